@@ -1,0 +1,253 @@
+//! The admin API on its own listener (127.0.0.1:9901 by default): reads for everyone who can
+//! reach it, mutations only with the bearer token.
+//!
+//! With no token configured the API is read-only (mutations answer 401), and it refuses to
+//! start on a non-loopback address at all, so routing control is never open to a network.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::{Path as UrlPath, State as Extract};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::AdminConfig;
+use crate::proxy::Shared;
+use crate::reload::{Outcome, Reloader, Trigger};
+use crate::routing::Route;
+
+/// Admin settings that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The token file could not be read or is empty.
+    #[error("cannot read the admin token from {path}: {detail}")]
+    TokenFile {
+        /// The file.
+        path: String,
+        /// Why.
+        detail: String,
+    },
+    /// The token variable is unset or empty.
+    #[error(
+        "admin.token_env names `{0}`, which is not set or empty; export it or remove token_env"
+    )]
+    TokenEnv(String),
+    /// A non-loopback admin address without a token.
+    #[error(
+        "the admin API would listen on {0}, which is not a loopback address, without a token; set admin.token_file or admin.token_env, or listen on 127.0.0.1"
+    )]
+    Exposed(SocketAddr),
+}
+
+/// The bearer token admin mutations need.
+#[derive(Clone)]
+pub struct Token(Arc<str>);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl Token {
+    /// The token from `token_file` or `token_env`, if either is set.
+    pub fn from_config(admin: &AdminConfig, base_dir: &Path) -> Result<Option<Self>, AdminError> {
+        if let Some(file) = &admin.token_file {
+            let path = base_dir.join(file);
+            let text = std::fs::read_to_string(&path).map_err(|e| AdminError::TokenFile {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            })?;
+            let token = text.trim();
+            if token.is_empty() {
+                return Err(AdminError::TokenFile {
+                    path: path.display().to_string(),
+                    detail: "the file is empty".into(),
+                });
+            }
+            return Ok(Some(Self(Arc::from(token))));
+        }
+        if let Some(var) = &admin.token_env {
+            return match std::env::var(var) {
+                Ok(v) if !v.trim().is_empty() => Ok(Some(Self(Arc::from(v.trim())))),
+                _ => Err(AdminError::TokenEnv(var.clone())),
+            };
+        }
+        Ok(None)
+    }
+
+    /// Constant-time comparison with a presented token.
+    fn matches(&self, presented: &str) -> bool {
+        let a = self.0.as_bytes();
+        let b = presented.as_bytes();
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+/// Refuses a non-loopback admin listener without a token.
+pub fn check_exposure(addr: SocketAddr, token: Option<&Token>) -> Result<(), AdminError> {
+    if token.is_none() && !addr.ip().is_loopback() {
+        return Err(AdminError::Exposed(addr));
+    }
+    Ok(())
+}
+
+/// What the admin handlers share.
+#[derive(Debug, Clone)]
+pub struct State {
+    shared: Arc<Shared>,
+    reloader: Arc<Reloader>,
+    token: Option<Token>,
+}
+
+impl State {
+    /// State over a running proxy.
+    pub fn new(shared: Arc<Shared>, reloader: Arc<Reloader>, token: Option<Token>) -> Self {
+        Self {
+            shared,
+            reloader,
+            token,
+        }
+    }
+}
+
+/// The admin API as a router (tests drive it with `oneshot`).
+pub fn router(state: State) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/admin/routes", get(list_routes))
+        .route("/admin/routes/{id}", get(one_route))
+        .route("/admin/reload", post(reload))
+        .with_state(state)
+}
+
+/// Serves the admin API until `shutdown`.
+pub async fn serve(listener: TcpListener, state: State, shutdown: CancellationToken) {
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "admin listener failed");
+    }
+}
+
+async fn ready(Extract(state): Extract<State>) -> Json<Value> {
+    let snapshot = state.shared.snapshot();
+    let (applied, rejected) = state.reloader.counts();
+    Json(json!({
+        "ready": true,
+        "generation": snapshot.generation,
+        "routes": snapshot.table.routes().len(),
+        "reloads": { "applied": applied, "rejected": rejected },
+    }))
+}
+
+fn route_json(route: &Route) -> Value {
+    json!({
+        "id": &*route.id,
+        "mode": route.mode.as_str(),
+        "path": &*route.pattern,
+        "legacy": &*route.legacy,
+        "extracted": route.extracted.as_deref(),
+        "canary_percent": route.canary.as_ref().map(|c| c.percent),
+    })
+}
+
+async fn list_routes(Extract(state): Extract<State>) -> Json<Value> {
+    let snapshot = state.shared.snapshot();
+    let routes: Vec<Value> = snapshot.table.routes().iter().map(route_json).collect();
+    Json(
+        json!({ "routes": routes, "default_upstream": snapshot.table.default_upstream(), "generation": snapshot.generation }),
+    )
+}
+
+async fn one_route(Extract(state): Extract<State>, UrlPath(id): UrlPath<String>) -> Response {
+    let snapshot = state.shared.snapshot();
+    match snapshot.table.route(&id) {
+        Some(route) => Json(route_json(route)).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": format!("no route `{id}`") })),
+        )
+            .into_response(),
+    }
+}
+
+async fn reload(Extract(state): Extract<State>, headers: HeaderMap) -> Response {
+    if let Err(refused) = authorize(&state, &headers) {
+        return *refused;
+    }
+    match state.reloader.reload(Trigger::Admin).await {
+        Outcome::Applied { generation } => {
+            Json(json!({ "result": "applied", "generation": generation })).into_response()
+        }
+        Outcome::Unchanged => Json(json!({ "result": "unchanged" })).into_response(),
+        Outcome::Rejected(diags) => {
+            let errors: Vec<String> = diags.0.iter().map(|d| d.to_string()).collect();
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({ "result": "rejected", "errors": errors })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Mutations need `Authorization: Bearer <token>`; without a configured token, none is allowed.
+fn authorize(state: &State, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let unauthorized = |why: &str| {
+        Box::new(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(json!({ "error": why })),
+            )
+                .into_response(),
+        )
+    };
+    let Some(token) = &state.token else {
+        return Err(unauthorized(
+            "the admin API is read-only: no admin token is configured (admin.token_file or admin.token_env)",
+        ));
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if token.matches(presented.trim()) {
+        Ok(())
+    } else {
+        Err(unauthorized("missing or wrong bearer token"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposure_needs_token() {
+        let public: SocketAddr = "0.0.0.0:9901".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:9901".parse().unwrap();
+        assert!(check_exposure(public, None).is_err());
+        assert!(check_exposure(local, None).is_ok());
+        assert!(check_exposure(public, Some(&Token(Arc::from("t")))).is_ok());
+    }
+
+    #[test]
+    fn token_compare() {
+        let t = Token(Arc::from("secret"));
+        assert!(t.matches("secret"));
+        assert!(!t.matches("secreT"));
+        assert!(!t.matches("secret2"));
+        assert_eq!(format!("{t:?}"), "Token(<redacted>)");
+    }
+}

@@ -1,0 +1,308 @@
+//! The `strangler` command line: `run`, `check`, `routes`, `flip`.
+//!
+//! Every subcommand takes `--config PATH` (default `./routes.toml`). Errors are for people:
+//! what was wrong, where, and what to do; the exit code is 0 on success, 1 otherwise.
+
+mod flip;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::RouteMode;
+use crate::reload;
+
+/// A strangler-fig migration proxy.
+#[derive(Debug, Parser)]
+#[command(name = "strangler", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the proxy.
+    Run {
+        /// The routes file.
+        #[arg(long, short, default_value = "routes.toml")]
+        config: PathBuf,
+        /// Log format (overrides `[log] format`).
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormat>,
+    },
+    /// Validate a routes file: exit 0 when valid, 1 with every error (file:line) otherwise.
+    Check {
+        /// The routes file (same as --config).
+        file: Option<PathBuf>,
+        /// The routes file.
+        #[arg(long, short, default_value = "routes.toml")]
+        config: PathBuf,
+    },
+    /// List routes, or explain which route a request would take.
+    Routes {
+        /// The routes file.
+        #[arg(long, short, default_value = "routes.toml")]
+        config: PathBuf,
+        /// Explain a request: METHOD PATH, e.g. `--explain GET /api/products/7`.
+        #[arg(long, num_args = 2, value_names = ["METHOD", "PATH"])]
+        explain: Option<Vec<String>>,
+        /// Host of the explained request.
+        #[arg(long)]
+        host: Option<String>,
+        /// A header of the explained request, `Name: value` (repeatable).
+        #[arg(long = "header", short = 'H')]
+        headers: Vec<String>,
+    },
+    /// Change a route's mode in the routes file; a running proxy applies it.
+    Flip {
+        /// The route id.
+        route: String,
+        /// The new mode.
+        #[arg(value_enum)]
+        mode: ModeArg,
+        /// Canary percentage (with mode `canary`).
+        #[arg(long)]
+        percent: Option<f64>,
+        /// Why (logged).
+        #[arg(long)]
+        reason: Option<String>,
+        /// The routes file.
+        #[arg(long, short, default_value = "routes.toml")]
+        config: PathBuf,
+    },
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A route mode on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModeArg {
+    /// The monolith answers.
+    Legacy,
+    /// The monolith answers; the new service gets a copy.
+    Shadow,
+    /// The new service answers a share of users.
+    Canary,
+    /// The new service answers.
+    Extracted,
+    /// The new service answers; the monolith's route is gone.
+    Retired,
+}
+
+impl From<ModeArg> for RouteMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Legacy => Self::Legacy,
+            ModeArg::Shadow => Self::Shadow,
+            ModeArg::Canary => Self::Canary,
+            ModeArg::Extracted => Self::Extracted,
+            ModeArg::Retired => Self::Retired,
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run { config, log_format } => run(&config, log_format).await,
+        Command::Check { file, config } => Ok(check(file.as_deref().unwrap_or(&config))),
+        Command::Routes {
+            config,
+            explain,
+            host,
+            headers,
+        } => routes(&config, explain, host, &headers),
+        Command::Flip {
+            route,
+            mode,
+            percent,
+            reason,
+            config,
+        } => {
+            flip::flip(&config, &route, mode.into(), percent)?;
+            let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
+            println!(
+                "{route} → {}{why}; written to {}",
+                RouteMode::from(mode),
+                config.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn run(path: &Path, log_format: Option<LogFormat>) -> anyhow::Result<ExitCode> {
+    let config = match crate::config::load(path) {
+        Ok(c) => c,
+        Err(diags) => {
+            eprintln!("{diags}");
+            eprintln!(
+                "strangler: {} error(s) in {}; fix them and run again",
+                diags.0.len(),
+                path.display()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let format = log_format.unwrap_or(if config.raw().log.format == "json" {
+        LogFormat::Json
+    } else {
+        LogFormat::Text
+    });
+    init_tracing(format, &config.raw().log.level);
+    let handle = match crate::server::start(path).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("strangler: cannot start: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    println!(
+        "strangler: proxy on http://{}  admin on http://{}  (config {})",
+        handle.addr(),
+        handle.admin_addr(),
+        path.display()
+    );
+    let token = handle.shutdown_token();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: draining in-flight requests");
+        token.cancel();
+    });
+    handle.wait().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Installs the global tracing subscriber (`RUST_LOG` overrides `level`).
+pub fn init_tracing(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn check(path: &Path) -> ExitCode {
+    match reload::load_snapshot(path, None) {
+        Ok(snapshot) => {
+            println!(
+                "{}: ok ({} routes, {} upstreams)",
+                path.display(),
+                snapshot.table.routes().len(),
+                snapshot.config.raw().upstreams.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(diags) => {
+            eprintln!("{diags}");
+            eprintln!("{}: {} error(s)", path.display(), diags.0.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn routes(
+    path: &Path,
+    explain: Option<Vec<String>>,
+    host: Option<String>,
+    headers: &[String],
+) -> anyhow::Result<ExitCode> {
+    let snapshot = match reload::load_snapshot(path, None) {
+        Ok(s) => s,
+        Err(diags) => {
+            eprintln!("{diags}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let table = &snapshot.table;
+    let Some(explain) = explain else {
+        println!(
+            "{:<20} {:<10} {:<32} {:<12} EXTRACTED",
+            "ROUTE", "MODE", "PATH", "LEGACY"
+        );
+        for route in table.routes() {
+            let mode = match (&route.mode, &route.canary) {
+                (RouteMode::Canary, Some(c)) => format!("canary {}%", c.percent),
+                (mode, _) => mode.to_string(),
+            };
+            println!(
+                "{:<20} {:<10} {:<32} {:<12} {}",
+                route.id,
+                mode,
+                route.pattern,
+                route.legacy,
+                route.extracted.as_deref().unwrap_or("-")
+            );
+        }
+        println!("(unmatched requests → {})", table.default_upstream());
+        return Ok(ExitCode::SUCCESS);
+    };
+    let [method, request_path] = explain.as_slice() else {
+        anyhow::bail!("--explain takes METHOD PATH, e.g. --explain GET /api/products/7");
+    };
+    let method: http::Method = method
+        .to_ascii_uppercase()
+        .parse()
+        .with_context(|| format!("`{method}` is not an HTTP method"))?;
+    let mut header_map = http::HeaderMap::new();
+    for h in headers {
+        let (name, value) = h
+            .split_once(':')
+            .with_context(|| format!("header `{h}` must look like `Name: value`"))?;
+        let name: http::HeaderName = name
+            .trim()
+            .parse()
+            .with_context(|| format!("`{name}` is not a header name"))?;
+        let value: http::HeaderValue = value
+            .trim()
+            .parse()
+            .with_context(|| format!("`{value}` is not a header value"))?;
+        header_map.append(name, value);
+    }
+    let request_path = request_path.split('?').next().unwrap_or(request_path);
+    print!(
+        "{}",
+        table.explain(&method, host.as_deref(), request_path, &header_map)
+    );
+    Ok(ExitCode::SUCCESS)
+}

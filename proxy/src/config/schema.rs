@@ -1,0 +1,331 @@
+//! The `routes.toml` schema as serde types: what a user may write, nothing more.
+//!
+//! These types are the *parsed* form. They are checked by `validate` and compiled by
+//! `routing`; the data path never reads them directly.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::units::ByteSize;
+
+/// The whole `routes.toml` file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Upstream that answers requests no route matches (the monolith).
+    pub default_upstream: String,
+    /// The client-facing listener.
+    #[serde(default)]
+    pub listen: ListenConfig,
+    /// The admin API listener.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Named upstreams the routes point at.
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+    /// Routes, in file order; precedence comes from specificity, not order.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Where events go.
+    #[serde(default)]
+    pub bus: BusConfig,
+    /// Logging defaults (the command line may override them).
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[listen]`: the client-facing listener and its limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenConfig {
+    /// Socket address to bind, e.g. `127.0.0.1:8080`.
+    pub address: String,
+    /// Serve TLS (HTTP/1.1 and HTTP/2 by ALPN) with this certificate and key.
+    pub tls: Option<TlsConfig>,
+    /// Maximum open client connections; further connections wait in the accept backlog.
+    pub max_connections: usize,
+    /// Time a client has to send a complete request head (slowloris guard).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Idle keep-alive connections are closed after this long.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// On SIGTERM/Ctrl-C, in-flight requests get this long to finish.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// Largest request head (request line + headers) accepted.
+    pub max_header_bytes: ByteSize,
+    /// Default request body limit for routes that set none.
+    pub max_request_body: ByteSize,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:8080".into(),
+            tls: None,
+            max_connections: 10_000,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(30),
+            max_header_bytes: ByteSize(64 * 1024),
+            max_request_body: ByteSize(100 * 1024 * 1024),
+        }
+    }
+}
+
+/// `[listen.tls]`: PEM files for rustls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, relative paths resolved against the config file's folder.
+    pub cert: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
+}
+
+/// `[admin]`: the admin API listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Socket address of the admin API, e.g. `127.0.0.1:9901`.
+    pub address: String,
+    /// File holding the bearer token that admin mutations need.
+    pub token_file: Option<String>,
+    /// Environment variable holding the bearer token.
+    pub token_env: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            address: "127.0.0.1:9901".into(),
+            token_file: None,
+            token_env: None,
+        }
+    }
+}
+
+/// How the `Host` header reaches an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostHeader {
+    /// Keep the client's Host (the monolith sees the public name).
+    #[default]
+    Preserve,
+    /// Use the upstream URL's authority.
+    Rewrite,
+}
+
+/// `[upstreams.NAME]`: one backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Base URL, `http://host:port` (a path prefix is prepended to forwarded paths).
+    pub url: String,
+    /// Host header policy.
+    #[serde(default)]
+    pub host_header: HostHeader,
+    /// Time allowed to open a TCP connection.
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Time allowed from sending the request to receiving the response head.
+    #[serde(default = "default_response_timeout", with = "humantime_serde")]
+    pub response_timeout: Duration,
+    /// Pooled idle connections are closed after this long.
+    #[serde(default = "default_pool_idle_timeout", with = "humantime_serde")]
+    pub pool_idle_timeout: Duration,
+    /// Extra attempts for idempotent requests whose connection could not be opened.
+    #[serde(default = "default_connect_retries")]
+    pub connect_retries: u32,
+}
+
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_response_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_pool_idle_timeout() -> Duration {
+    Duration::from_secs(90)
+}
+fn default_connect_retries() -> u32 {
+    1
+}
+
+/// Who answers a route's requests; see DESIGN.md "Route modes".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteMode {
+    /// The monolith answers.
+    Legacy,
+    /// The monolith answers; a copy goes to the new service and the answers are compared.
+    Shadow,
+    /// The new service answers `canary.percent` of users; the rest is shadowed.
+    Canary,
+    /// The new service answers; optional fallback to the monolith.
+    Extracted,
+    /// The new service answers; the monolith's route is gone.
+    Retired,
+}
+
+impl RouteMode {
+    /// The lower-case name used in routes.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Legacy => "legacy",
+            Self::Shadow => "shadow",
+            Self::Canary => "canary",
+            Self::Extracted => "extracted",
+            Self::Retired => "retired",
+        }
+    }
+}
+
+impl std::fmt::Display for RouteMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[[routes]]`: one endpoint (or family of endpoints) being migrated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Stable identifier: letters, digits, `-` and `_`.
+    pub id: String,
+    /// Which requests this route takes.
+    #[serde(rename = "match")]
+    pub matcher: MatchConfig,
+    /// Who answers.
+    pub mode: RouteMode,
+    /// Upstream name of the monolith side (default: `default_upstream`).
+    pub legacy: Option<String>,
+    /// Upstream name of the new service; required unless mode is `legacy`.
+    pub extracted: Option<String>,
+    /// Shadow settings (used in `shadow` and `canary`).
+    pub shadow: Option<ShadowConfig>,
+    /// Canary settings (used in `canary`).
+    pub canary: Option<CanaryConfig>,
+    /// Request body limit for this route (default: `listen.max_request_body`).
+    pub max_request_body: Option<ByteSize>,
+}
+
+/// `match = { … }`: the request predicate of a route.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchConfig {
+    /// Exact `/a/b`, prefix `/a/*`, or template `/a/{id}/b` (a template may end in `/*`).
+    pub path: String,
+    /// Allowed methods; empty or absent means all.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Required Host (without port); absent means any.
+    pub host: Option<String>,
+    /// Required header values, exact match; header names are case-insensitive.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// Which methods a shadow copy may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WritePolicy {
+    /// Only GET, HEAD and OPTIONS are mirrored.
+    #[default]
+    Skip,
+    /// Writes are mirrored too, marked `X-Strangler-Shadow: 1`.
+    Mirror,
+}
+
+/// `shadow = { … }`: mirroring settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowConfig {
+    /// Share of users (by the route's key) whose requests are mirrored, 0.0 to 1.0.
+    #[serde(default = "default_sample")]
+    pub sample: f64,
+    /// Largest request body that is mirrored.
+    pub max_body: Option<ByteSize>,
+    /// Whether writes are mirrored.
+    #[serde(default)]
+    pub writes: WritePolicy,
+}
+
+fn default_sample() -> f64 {
+    1.0
+}
+
+impl Default for ShadowConfig {
+    /// What a route in `shadow` or `canary` mode without a `shadow` table gets.
+    fn default() -> Self {
+        Self {
+            sample: default_sample(),
+            max_body: None,
+            writes: WritePolicy::default(),
+        }
+    }
+}
+
+/// `canary = { … }`: share of users the new service answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryConfig {
+    /// Percentage of users, 0 to 100 (required: a canary table without it means nothing).
+    pub percent: f64,
+    /// What identifies a user: `ip`, `header:NAME`, `cookie:NAME` or `request_id`.
+    #[serde(default = "default_key")]
+    pub key: String,
+}
+
+fn default_key() -> String {
+    "ip".into()
+}
+
+/// Event bus kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusKind {
+    /// No publishing.
+    #[default]
+    None,
+    /// Embedded append-only JSON-lines log.
+    Log,
+    /// NATS JetStream.
+    Nats,
+    /// Redis Streams.
+    Redis,
+}
+
+/// `[bus]`: where events go.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// Which sink.
+    pub kind: BusKind,
+    /// Folder of the embedded log (kind = "log").
+    pub path: Option<String>,
+    /// Broker URL (kind = "nats" or "redis").
+    pub url: Option<String>,
+}
+
+/// `[log]`: logging defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    pub format: String,
+    /// A tracing filter such as `info` or `strangler=debug`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! Forwarding to upstreams: the pooled hyper client, header rules, timeouts and retries.
+//!
+//! Each named upstream owns a pooled client (its connect timeout lives in the connector), so
+//! a reload that leaves an upstream unchanged keeps its warm connections. Bodies stream in
+//! both directions; only a request body up to [`body::BUFFER_LIMIT`] is read whole first.
+//! Retries happen only for idempotent requests whose connection could not be opened and whose
+//! body was read whole, so nothing can reach an upstream twice.
+
+pub mod body;
+mod error;
+pub mod headers;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Method, Request, Response, Uri, header, request};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::config::{Diagnostic, HostHeader, RawConfig, UpstreamConfig};
+
+pub use body::{BodyError, BoxError, Buffered, Prepared, ProxyBody};
+pub use error::ForwardError;
+
+/// One backend: where it is, how to talk to it, and its connection pool.
+#[derive(Debug)]
+pub struct Upstream {
+    name: Arc<str>,
+    scheme: Scheme,
+    authority: Authority,
+    /// Value for `Host` when the upstream rewrites it.
+    authority_header: HeaderValue,
+    /// Path prefix from the URL (`http://h/app` → `/app`), prepended to forwarded paths.
+    path_prefix: Option<Arc<str>>,
+    settings: UpstreamConfig,
+    client: Client<HttpConnector, ProxyBody>,
+}
+
+/// All upstreams of one configuration, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Upstreams {
+    by_name: HashMap<Arc<str>, Arc<Upstream>>,
+}
+
+impl Upstreams {
+    /// Builds the upstreams of `raw`, reusing from `previous` every upstream whose settings did
+    /// not change (keeping its pool warm across reloads).
+    pub fn build(raw: &RawConfig, previous: Option<&Upstreams>) -> Result<Self, Vec<Diagnostic>> {
+        let mut by_name = HashMap::new();
+        let mut errors = Vec::new();
+        for (name, settings) in &raw.upstreams {
+            let reused = previous
+                .and_then(|p| p.by_name.get(name.as_str()))
+                .filter(|u| &u.settings == settings)
+                .cloned();
+            let upstream = match reused {
+                Some(u) => u,
+                None => match Upstream::new(name, settings) {
+                    Ok(u) => Arc::new(u),
+                    Err(message) => {
+                        errors.push(Diagnostic::new(format!("upstreams.{name}.url"), message));
+                        continue;
+                    }
+                },
+            };
+            by_name.insert(Arc::from(name.as_str()), upstream);
+        }
+        if errors.is_empty() {
+            Ok(Self { by_name })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The upstream called `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<Upstream>> {
+        self.by_name.get(name)
+    }
+}
+
+/// What the forwarder knows of the client side of an exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientSide {
+    /// The client's address.
+    pub addr: std::net::SocketAddr,
+    /// `http` or `https`, for `X-Forwarded-Proto`.
+    pub proto: &'static str,
+}
+
+impl Upstream {
+    fn new(name: &str, settings: &UpstreamConfig) -> Result<Self, String> {
+        let uri: Uri = settings
+            .url
+            .parse()
+            .map_err(|e| format!("`{}` is not a valid URL: {e}", settings.url))?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or_else(|| format!("`{}` has no scheme; write http://host:port", settings.url))?;
+        if scheme != Scheme::HTTP {
+            return Err(format!(
+                "upstream scheme `{scheme}` is not supported; use http://"
+            ));
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| format!("`{}` has no host", settings.url))?;
+        let authority_header =
+            HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
+        let path_prefix = match uri.path().trim_end_matches('/') {
+            "" => None,
+            prefix => Some(Arc::from(prefix)),
+        };
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(settings.connect_timeout));
+        connector.set_nodelay(true);
+        connector.enforce_http(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(settings.pool_idle_timeout)
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .pool_max_idle_per_host(1024)
+            .set_host(false)
+            .build(connector);
+        Ok(Self {
+            name: Arc::from(name),
+            scheme,
+            authority,
+            authority_header,
+            path_prefix,
+            settings: settings.clone(),
+            client,
+        })
+    }
+
+    /// The upstream's name in routes.toml.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// How long the upstream may take to send its response head.
+    pub fn response_timeout(&self) -> Duration {
+        self.settings.response_timeout
+    }
+
+    /// Rewrites `parts` to target this upstream: URI, Host per policy.
+    pub fn target(&self, parts: &mut request::Parts) -> Result<(), ForwardError> {
+        let path_and_query = match (&self.path_prefix, parts.uri.path_and_query()) {
+            (None, Some(pq)) => pq.clone(),
+            (None, None) => PathAndQuery::from_static("/"),
+            (Some(prefix), pq) => {
+                let pq = pq.map_or("/", PathAndQuery::as_str);
+                PathAndQuery::try_from(format!("{prefix}{pq}"))
+                    .map_err(|_| ForwardError::BadRequest("invalid request target"))?
+            }
+        };
+        // The client's Host (h1) or :authority (h2); an absent Host on HTTP/1.1 was refused earlier.
+        if !parts.headers.contains_key(header::HOST) {
+            if let Some(authority) = parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            {
+                parts.headers.insert(header::HOST, authority);
+            }
+        }
+        if self.settings.host_header == HostHeader::Rewrite
+            || !parts.headers.contains_key(header::HOST)
+        {
+            parts
+                .headers
+                .insert(header::HOST, self.authority_header.clone());
+        }
+        parts.uri = Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|_| ForwardError::BadRequest("invalid request target"))?;
+        parts.version = http::Version::HTTP_11;
+        Ok(())
+    }
+
+    /// Sends a request already [`target`](Self::target)ed at this upstream and waits for the
+    /// response head, within the upstream's response timeout. A connect failure of an
+    /// idempotent request with a whole body is retried `connect_retries` times.
+    pub async fn send(
+        &self,
+        parts: request::Parts,
+        body: Prepared,
+    ) -> Result<Response<Incoming>, ForwardError> {
+        let retries = match &body {
+            Prepared::Whole(_) if is_idempotent(&parts.method) => self.settings.connect_retries,
+            _ => 0,
+        };
+        let timeout = self.settings.response_timeout;
+        if retries == 0 {
+            let body = match body {
+                Prepared::Whole(b) => b.to_body(),
+                Prepared::Streaming(b) => b,
+            };
+            return self
+                .attempt(Request::from_parts(parts, body), timeout)
+                .await;
+        }
+        let Prepared::Whole(buffered) = body else {
+            return Err(ForwardError::BadRequest(
+                "internal: retry of a streamed body",
+            ));
+        };
+        let mut attempt = 0;
+        loop {
+            let request = clone_request(&parts, buffered.to_body());
+            match self.attempt(request, timeout).await {
+                Err(ForwardError::Connect { .. }) if attempt < retries => {
+                    attempt += 1;
+                    tracing::debug!(upstream = %self.name, attempt, "connect failed; retrying idempotent request");
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn attempt(
+        &self,
+        request: Request<ProxyBody>,
+        timeout: Duration,
+    ) -> Result<Response<Incoming>, ForwardError> {
+        match tokio::time::timeout(timeout, self.client.request(request)).await {
+            Err(_) => Err(ForwardError::Timeout {
+                upstream: self.name.to_string(),
+                timeout_ms: timeout.as_millis(),
+            }),
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(self.classify(e)),
+        }
+    }
+
+    fn classify(&self, e: hyper_util::client::legacy::Error) -> ForwardError {
+        let detail = error_chain(&e);
+        if body::is_too_large(&e) {
+            return ForwardError::BodyTooLarge { limit: 0 };
+        }
+        if e.is_connect() {
+            // A connect timeout surfaces as a connect error; the client sees 504 for it.
+            if detail.contains("timed out") || detail.contains("timeout") {
+                return ForwardError::Timeout {
+                    upstream: self.name.to_string(),
+                    timeout_ms: self.settings.connect_timeout.as_millis(),
+                };
+            }
+            return ForwardError::Connect {
+                upstream: self.name.to_string(),
+                detail,
+            };
+        }
+        ForwardError::Upstream {
+            upstream: self.name.to_string(),
+            detail,
+        }
+    }
+}
+
+fn clone_request(parts: &request::Parts, body: ProxyBody) -> Request<ProxyBody> {
+    let mut request = Request::new(body);
+    *request.method_mut() = parts.method.clone();
+    *request.uri_mut() = parts.uri.clone();
+    *request.version_mut() = parts.version;
+    *request.headers_mut() = parts.headers.clone();
+    request
+}
+
+/// RFC 9110 §9.2.2.
+pub fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// The error and its causes, joined, for logs.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(url: &str, host_header: HostHeader) -> Upstream {
+        let settings: UpstreamConfig = toml::from_str(&format!("url = \"{url}\"")).unwrap();
+        Upstream::new(
+            "legacy",
+            &UpstreamConfig {
+                host_header,
+                ..settings
+            },
+        )
+        .unwrap()
+    }
+
+    fn parts(uri: &str, host: Option<&str>) -> request::Parts {
+        let mut b = Request::builder().uri(uri);
+        if let Some(h) = host {
+            b = b.header("host", h);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn targets_upstream_preserving_host() {
+        let u = upstream("http://127.0.0.1:8081", HostHeader::Preserve);
+        let mut p = parts("/api/products?q=%C3%A9", Some("shop.example"));
+        u.target(&mut p).unwrap();
+        assert_eq!(
+            p.uri.to_string(),
+            "http://127.0.0.1:8081/api/products?q=%C3%A9"
+        );
+        assert_eq!(p.headers["host"], "shop.example");
+    }
+
+    #[test]
+    fn rewrites_host_and_prepends_prefix() {
+        let u = upstream("http://127.0.0.1:8082/app/", HostHeader::Rewrite);
+        let mut p = parts("/misc/health", Some("shop.example"));
+        u.target(&mut p).unwrap();
+        assert_eq!(p.uri.to_string(), "http://127.0.0.1:8082/app/misc/health");
+        assert_eq!(p.headers["host"], "127.0.0.1:8082");
+    }
+
+    #[test]
+    fn h2_authority_becomes_host() {
+        let u = upstream("http://127.0.0.1:8081", HostHeader::Preserve);
+        let mut p = parts("http://shop.example:8080/x", None);
+        u.target(&mut p).unwrap();
+        assert_eq!(p.headers["host"], "shop.example:8080");
+    }
+
+    #[test]
+    fn rejects_non_http_upstreams() {
+        let settings: UpstreamConfig = toml::from_str("url = \"https://x\"").unwrap();
+        assert!(
+            Upstream::new("x", &settings)
+                .unwrap_err()
+                .contains("not supported")
+        );
+    }
+
+    #[test]
+    fn idempotency() {
+        assert!(is_idempotent(&Method::PUT));
+        assert!(!is_idempotent(&Method::POST));
+        assert!(!is_idempotent(&Method::PATCH));
+    }
+}

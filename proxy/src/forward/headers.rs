@@ -1,0 +1,268 @@
+//! Header rules for a hop: what never crosses the proxy, and what the proxy adds.
+//!
+//! RFC 9110 §7.6.1: hop-by-hop fields and every field named in `Connection` are removed in
+//! both directions. Upstream requests gain only `Via`, `X-Forwarded-For/-Proto/-Host` and,
+//! when absent, `X-Request-Id` and `traceparent`.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+/// Fields that describe one connection, never the message.
+const HOP_BY_HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+/// The request id header the proxy adds when a client sent none.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+/// What the proxy appends to `Via`.
+pub const VIA_VALUE: &str = "1.1 strangler";
+
+/// Removes hop-by-hop fields and the fields `Connection` names.
+///
+/// When `keep_upgrade` is set (an Upgrade handshake being relayed), `Connection: upgrade` and
+/// `Upgrade` are kept so the upstream sees the handshake.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    if let Some(connection) = headers.get(header::CONNECTION) {
+        let named: Vec<HeaderName> = connection
+            .to_str()
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .filter(|n| !(keep_upgrade && n == header::UPGRADE))
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
+    }
+    let upgrade = if keep_upgrade {
+        headers.remove(header::UPGRADE)
+    } else {
+        None
+    };
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if let Some(upgrade) = upgrade {
+        headers.insert(header::UPGRADE, upgrade);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+}
+
+/// HTTP/2 may split `cookie` into several fields; an HTTP/1.1 upstream expects one
+/// (RFC 9113 §8.2.3).
+pub fn join_cookies(headers: &mut HeaderMap) {
+    if headers.get_all(header::COOKIE).iter().nth(1).is_none() {
+        return;
+    }
+    let mut joined = Vec::new();
+    for value in headers.get_all(header::COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(value.as_bytes());
+    }
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, value);
+    }
+}
+
+/// Adds `X-Forwarded-For` (appended), `X-Forwarded-Proto` and `X-Forwarded-Host` (set: the
+/// proxy is the front door, so a client's own values are not trusted) and `Via`.
+pub fn add_forwarded(
+    headers: &mut HeaderMap,
+    client_ip: IpAddr,
+    proto: &'static str,
+    host: Option<&HeaderValue>,
+) {
+    let ip = client_ip.to_string();
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prior) if !prior.is_empty() => HeaderValue::from_str(&format!("{prior}, {ip}")),
+        _ => HeaderValue::from_str(&ip),
+    };
+    if let Ok(xff) = xff {
+        headers.insert(X_FORWARDED_FOR.clone(), xff);
+    }
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+    match host {
+        Some(host) => headers.insert(X_FORWARDED_HOST.clone(), host.clone()),
+        None => headers.remove(&X_FORWARDED_HOST),
+    };
+    append_via(headers);
+}
+
+/// Appends this proxy to `Via` (RFC 9110 §7.6.3).
+pub fn append_via(headers: &mut HeaderMap) {
+    let via = match headers.get(header::VIA).and_then(|v| v.to_str().ok()) {
+        Some(prior) if !prior.is_empty() => {
+            HeaderValue::from_str(&format!("{prior}, {VIA_VALUE}")).ok()
+        }
+        _ => Some(HeaderValue::from_static(VIA_VALUE)),
+    };
+    if let Some(via) = via {
+        headers.insert(header::VIA, via);
+    }
+}
+
+/// Source of request ids: a random per-process prefix and a counter, so ids are unique
+/// without a syscall or lock per request.
+#[derive(Debug)]
+pub struct RequestIds {
+    prefix: u64,
+    counter: AtomicU64,
+}
+
+impl RequestIds {
+    /// A fresh source with a random prefix.
+    pub fn new() -> Self {
+        Self {
+            prefix: uuid::Uuid::new_v4().as_u64_pair().0,
+            counter: AtomicU64::new(1),
+        }
+    }
+
+    /// The next id: 32 lower-case hex digits (usable as a W3C trace id).
+    pub fn next(&self) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        format!("{:016x}{:016x}", self.prefix, n)
+    }
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Adds `X-Request-Id` and `traceparent` when absent; returns the request's correlation id
+/// (the client's `X-Request-Id` when it sent one).
+pub fn ensure_request_id(headers: &mut HeaderMap, ids: &RequestIds) -> String {
+    if let Some(id) = headers.get(&X_REQUEST_ID).and_then(|v| v.to_str().ok()) {
+        let id = id.to_owned();
+        if !headers.contains_key(&TRACEPARENT) {
+            let trace = ids.next();
+            insert_traceparent(headers, &trace);
+        }
+        return id;
+    }
+    let id = ids.next();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert(X_REQUEST_ID.clone(), value);
+    }
+    if !headers.contains_key(&TRACEPARENT) {
+        insert_traceparent(headers, &id);
+    }
+    id
+}
+
+fn insert_traceparent(headers: &mut HeaderMap, trace_id: &str) {
+    let span = &trace_id[trace_id.len().saturating_sub(16)..];
+    if let Ok(value) = HeaderValue::from_str(&format!("00-{trace_id}-{span}-01")) {
+        headers.insert(TRACEPARENT.clone(), value);
+    }
+}
+
+/// True when the request asks to switch protocols (WebSocket and the like).
+pub fn is_upgrade_request(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn strips_hop_by_hop_and_connection_named() {
+        let mut h = map(&[
+            ("connection", "keep-alive, x-secret"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("te", "trailers"),
+            ("upgrade", "h2c"),
+            ("proxy-connection", "close"),
+            ("accept", "*/*"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn keeps_upgrade_handshake_when_asked() {
+        let mut h = map(&[
+            ("connection", "Upgrade"),
+            ("upgrade", "websocket"),
+            ("sec-websocket-key", "x"),
+        ]);
+        assert!(is_upgrade_request(&h));
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["connection"], "upgrade");
+        assert!(h.contains_key("sec-websocket-key"));
+    }
+
+    #[test]
+    fn forwarded_headers_append_and_overwrite() {
+        let mut h = map(&[
+            ("x-forwarded-for", "10.0.0.1"),
+            ("x-forwarded-proto", "https"),
+            ("via", "1.0 edge"),
+        ]);
+        let host = HeaderValue::from_static("shop.example");
+        add_forwarded(&mut h, "127.0.0.1".parse().unwrap(), "http", Some(&host));
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert_eq!(h["x-forwarded-host"], "shop.example");
+        assert_eq!(h["via"], "1.0 edge, 1.1 strangler");
+    }
+
+    #[test]
+    fn request_id_kept_or_generated() {
+        let ids = RequestIds::new();
+        let mut h = map(&[("x-request-id", "abc")]);
+        assert_eq!(ensure_request_id(&mut h, &ids), "abc");
+        assert!(h["traceparent"].to_str().unwrap().starts_with("00-"));
+        let mut h = HeaderMap::new();
+        let id = ensure_request_id(&mut h, &ids);
+        assert_eq!(id.len(), 32);
+        assert_eq!(h["x-request-id"], id.as_str());
+        let tp = h["traceparent"].to_str().unwrap().to_owned();
+        assert_eq!(tp.len(), 55, "{tp}");
+        assert_ne!(ids.next(), ids.next());
+    }
+
+    #[test]
+    fn cookies_joined_for_http1() {
+        let mut h = map(&[("cookie", "a=1"), ("cookie", "b=2")]);
+        join_cookies(&mut h);
+        assert_eq!(h.get_all("cookie").iter().count(), 1);
+        assert_eq!(h["cookie"], "a=1; b=2");
+    }
+}

@@ -1,0 +1,36 @@
+//! # strangler
+//!
+//! A strangler-fig migration proxy. It sits in front of a legacy monolith and moves its
+//! endpoints, one route at a time, to new services: each route is `legacy`, `shadow`,
+//! `canary`, `extracted` or `retired` (see [`config::RouteMode`]), changed by editing
+//! `routes.toml` and applied without a restart.
+//!
+//! ## Modules
+//!
+//! - [`config`]: the `routes.toml` schema, loading (file + `STRANGLER__…` env) and validation
+//!   with file:line errors.
+//! - [`routing`]: compiles routes into a matcher (path, method, host, header); the most
+//!   specific route wins.
+//! - [`forward`]: the pooled upstream clients, hop-by-hop and `X-Forwarded-*` rules, body
+//!   limits, timeouts and connect retries.
+//! - [`proxy`]: the request handler, phase by phase, over the live [`reload::Snapshot`].
+//! - [`listen`]: the client listener (HTTP/1.1, h2c, TLS), connection limits, graceful drain.
+//! - [`reload`]: load → validate → compile → swap, on file change, SIGHUP or admin call.
+//! - [`admin`]: the admin API on its own listener.
+//! - [`server`]: starts and stops all of the above as one [`server::Handle`].
+//! - [`cli`]: the `strangler` command line.
+//!
+//! ## The data path
+//!
+//! listener → `routing` → `forward` (to legacy or extracted) → response to the client.
+//! Beside it, off the hot path: `shadow` → `diff` → `events`.
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod forward;
+pub mod listen;
+pub mod proxy;
+pub mod reload;
+pub mod routing;
+pub mod server;

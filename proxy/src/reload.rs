@@ -1,0 +1,274 @@
+//! Building a runnable snapshot from `routes.toml`, and replacing it while traffic flows.
+//!
+//! A reload is load → validate → compile → swap. Any failure keeps the running snapshot and
+//! reports every problem; in-flight requests finish on the snapshot they started with.
+//! Triggers: a change in the config file's folder (so an editor's write-to-temp-and-rename
+//! counts), SIGHUP, and the admin API. Triggers are coalesced: a burst of file events gives
+//! one reload of the final content.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::{Mutex, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Config, Diagnostics};
+use crate::forward::Upstreams;
+use crate::proxy::Shared;
+use crate::routing::Table;
+
+/// Everything a request needs, compiled from one version of the configuration.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The validated configuration.
+    pub config: Config,
+    /// The compiled routes.
+    pub table: Table,
+    /// The upstreams with their pools.
+    pub upstreams: Upstreams,
+    /// 1 for the first snapshot, +1 per successful reload.
+    pub generation: u64,
+}
+
+impl Snapshot {
+    /// Compiles `config`, reusing the upstream pools of `previous` where unchanged.
+    pub fn build(config: Config, previous: Option<&Snapshot>) -> Result<Self, Diagnostics> {
+        let table = Table::compile(config.raw());
+        let upstreams = Upstreams::build(config.raw(), previous.map(|p| &p.upstreams));
+        match (table, upstreams) {
+            (Ok(table), Ok(upstreams)) => Ok(Self {
+                config,
+                table,
+                upstreams,
+                generation: previous.map_or(1, |p| p.generation + 1),
+            }),
+            (table, upstreams) => {
+                let mut diags = table.err().unwrap_or_default();
+                diags.extend(upstreams.err().unwrap_or_default());
+                Err(config.locate(diags))
+            }
+        }
+    }
+
+    /// The request body limit of routes that set none.
+    pub fn default_body_limit(&self) -> u64 {
+        self.config.raw().listen.max_request_body.bytes()
+    }
+}
+
+/// Loads, validates and compiles a file: what `strangler check` and every reload do.
+pub fn load_snapshot(path: &Path, previous: Option<&Snapshot>) -> Result<Snapshot, Diagnostics> {
+    Snapshot::build(config::load(path)?, previous)
+}
+
+/// What caused a reload (for logs and, later, events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The file changed on disk.
+    File,
+    /// SIGHUP.
+    Signal,
+    /// An admin API call.
+    Admin,
+}
+
+impl Trigger {
+    /// Name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::File => "file",
+            Self::Signal => "signal",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// The outcome of one reload.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A new snapshot is live.
+    Applied {
+        /// Its generation.
+        generation: u64,
+    },
+    /// The content did not change.
+    Unchanged,
+    /// The file is invalid; the running snapshot stays.
+    Rejected(Diagnostics),
+}
+
+/// Reloads the proxy's snapshot from its file, one reload at a time.
+#[derive(Debug)]
+pub struct Reloader {
+    path: PathBuf,
+    shared: Arc<Shared>,
+    /// Serializes reloads, so two triggers never race to install.
+    lock: Mutex<()>,
+    applied: AtomicU64,
+    rejected: AtomicU64,
+}
+
+impl Reloader {
+    /// A reloader for `path` installing into `shared`.
+    pub fn new(path: PathBuf, shared: Arc<Shared>) -> Self {
+        Self {
+            path,
+            shared,
+            lock: Mutex::new(()),
+            applied: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+        }
+    }
+
+    /// The file reloads read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reloads now.
+    pub async fn reload(&self, trigger: Trigger) -> Outcome {
+        let _serial = self.lock.lock().await;
+        let current = self.shared.snapshot();
+        let path = self.path.clone();
+        let loaded = tokio::task::spawn_blocking(move || config::load(&path)).await;
+        let config = match loaded {
+            Ok(Ok(config)) => config,
+            Ok(Err(diags)) => return self.reject(trigger, diags),
+            Err(join) => {
+                return self.reject(
+                    trigger,
+                    Diagnostics(vec![config::Diagnostic::new(
+                        "",
+                        format!("reload task failed: {join}"),
+                    )]),
+                );
+            }
+        };
+        if config.raw() == current.config.raw() {
+            tracing::debug!(trigger = trigger.as_str(), "configuration unchanged");
+            return Outcome::Unchanged;
+        }
+        if config.raw().listen.address != current.config.raw().listen.address
+            || config.raw().admin.address != current.config.raw().admin.address
+        {
+            tracing::warn!(
+                "listen or admin address changed; that needs a restart, the rest is applied now"
+            );
+        }
+        match Snapshot::build(config, Some(&current)) {
+            Ok(snapshot) => {
+                let generation = snapshot.generation;
+                self.shared.install(snapshot);
+                self.applied.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(
+                    trigger = trigger.as_str(),
+                    generation,
+                    "configuration reloaded"
+                );
+                Outcome::Applied { generation }
+            }
+            Err(diags) => self.reject(trigger, diags),
+        }
+    }
+
+    fn reject(&self, trigger: Trigger, diags: Diagnostics) -> Outcome {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(trigger = trigger.as_str(), errors = %diags, "configuration rejected; still running the last good one");
+        Outcome::Rejected(diags)
+    }
+
+    /// Reloads applied and rejected since start.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.applied.load(Ordering::Relaxed),
+            self.rejected.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Watches the file's folder and SIGHUP until `shutdown`, reloading on each change.
+    pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
+        // Bounded: one pending signal is enough, since a reload reads the latest content.
+        let (tx, mut rx) = mpsc::channel::<Trigger>(1);
+        let _watcher = match self.file_watcher(tx.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot watch the config file; use SIGHUP or the admin API to reload");
+                None
+            }
+        };
+        let mut hangups = Hangups::new();
+        loop {
+            let trigger = tokio::select! {
+                t = rx.recv() => match t { Some(t) => t, None => return },
+                () = hangups.recv() => Trigger::Signal,
+                () = shutdown.cancelled() => return,
+            };
+            // Let a burst of writes settle, then reload the final content once.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            while rx.try_recv().is_ok() {}
+            self.reload(trigger).await;
+        }
+    }
+
+    fn file_watcher(
+        &self,
+        tx: mpsc::Sender<Trigger>,
+    ) -> notify::Result<notify::RecommendedWatcher> {
+        let file_name = self.path.file_name().map(|n| n.to_owned());
+        let folder = match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                let Ok(event) = event else { return };
+                if matches!(event.kind, notify::EventKind::Access(_)) {
+                    return;
+                }
+                let ours = event
+                    .paths
+                    .iter()
+                    .any(|p| p.file_name() == file_name.as_deref());
+                if ours {
+                    // Full means a reload is already pending: it will read this change too.
+                    let _ = tx.try_send(Trigger::File);
+                }
+            })?;
+        watcher.watch(&folder, RecursiveMode::NonRecursive)?;
+        Ok(watcher)
+    }
+}
+
+/// SIGHUP as a stream of reload requests (never fires where signals are unavailable).
+struct Hangups {
+    #[cfg(unix)]
+    signal: Option<tokio::signal::unix::Signal>,
+}
+
+impl Hangups {
+    fn new() -> Self {
+        #[cfg(unix)]
+        {
+            let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+                .map_err(|e| tracing::warn!(error = %e, "cannot listen for SIGHUP"))
+                .ok();
+            Self { signal }
+        }
+        #[cfg(not(unix))]
+        Self {}
+    }
+
+    async fn recv(&mut self) {
+        #[cfg(unix)]
+        if let Some(signal) = self.signal.as_mut() {
+            if signal.recv().await.is_some() {
+                return;
+            }
+            self.signal = None;
+        }
+        std::future::pending::<()>().await;
+    }
+}
