@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::extract::{Path as UrlPath, State as Extract};
+use axum::extract::{Path as UrlPath, Query, State as Extract};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -125,6 +125,8 @@ pub fn router(state: State) -> Router {
         .route("/admin/routes", get(list_routes))
         .route("/admin/routes/{id}", get(one_route))
         .route("/admin/reload", post(reload))
+        .route("/admin/diffs", get(diffs))
+        .route("/admin/shadow", get(shadow_summaries))
         .with_state(state)
 }
 
@@ -178,6 +180,38 @@ async fn one_route(Extract(state): Extract<State>, UrlPath(id): UrlPath<String>)
         )
             .into_response(),
     }
+}
+
+/// Query of `GET /admin/diffs`.
+#[derive(Debug, serde::Deserialize)]
+struct DiffQuery {
+    /// Only this route.
+    route: Option<String>,
+    /// At most this many records (default 50, at most 1000).
+    limit: Option<usize>,
+    /// Only this verdict: equal, noise, regression or skipped.
+    verdict: Option<String>,
+}
+
+async fn diffs(Extract(state): Extract<State>, Query(query): Query<DiffQuery>) -> Response {
+    if let Some(verdict) = query.verdict.as_deref() {
+        if !matches!(verdict, "equal" | "noise" | "regression" | "skipped") {
+            let error =
+                format!("unknown verdict `{verdict}`; use equal, noise, regression or skipped");
+            return (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response();
+        }
+    }
+    let limit = query.limit.unwrap_or(50).min(1000);
+    let records =
+        state
+            .shared
+            .shadows()
+            .recent(query.route.as_deref(), limit, query.verdict.as_deref());
+    Json(json!({ "diffs": records })).into_response()
+}
+
+async fn shadow_summaries(Extract(state): Extract<State>) -> Json<Value> {
+    Json(json!({ "routes": state.shared.shadows().summaries() }))
 }
 
 async fn reload(Extract(state): Extract<State>, headers: HeaderMap) -> Response {

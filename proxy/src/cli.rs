@@ -300,9 +300,9 @@ fn routes(
         header_map.append(name, value);
     }
     let request_path = request_path.split('?').next().unwrap_or(request_path);
-    print!(
-        "{}",
-        table.explain(&method, host.as_deref(), request_path, &header_map)
-    );
+    let explanation = table
+        .explain(&method, host.as_deref(), request_path, &header_map)
+        .to_string();
+    println!("{}", explanation.trim_end());
     Ok(ExitCode::SUCCESS)
 }

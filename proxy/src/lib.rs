@@ -13,6 +13,8 @@
 //!   specific route wins.
 //! - [`forward`]: the pooled upstream clients, hop-by-hop and `X-Forwarded-*` rules, body
 //!   limits, timeouts and connect retries.
+//! - [`diff`]: compares a legacy and a candidate answer (status, headers, decoded body by
+//!   content type) and judges the differences against a noise baseline learned from legacy.
 //! - [`proxy`]: the request handler, phase by phase, over the live [`reload::Snapshot`].
 //! - [`listen`]: the client listener (HTTP/1.1, h2c, TLS), connection limits, graceful drain.
 //! - [`reload`]: load → validate → compile → swap, on file change, SIGHUP or admin call.
@@ -28,9 +30,11 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod diff;
 pub mod forward;
 pub mod listen;
 pub mod proxy;
 pub mod reload;
 pub mod routing;
 pub mod server;
+pub mod shadow;

@@ -22,6 +22,10 @@ use crate::config::RouteMode;
 use crate::forward::{self, ClientSide, ForwardError, ProxyBody, headers};
 use crate::listen::Peer;
 use crate::reload::Snapshot;
+use crate::routing::Route;
+use crate::shadow;
+use crate::shadow::tee::Tee;
+use crate::shadow::{Mirror, Primary, Shadows, SkipReason};
 
 pub use split::{BUCKETS, UserKey, in_share};
 
@@ -36,6 +40,8 @@ pub struct Shared {
     tasks: TaskTracker,
     /// Cancelled when the proxy stops.
     shutdown: CancellationToken,
+    /// Mirroring state and findings per route (kept across reloads).
+    shadows: Shadows,
 }
 
 /// Which side of a route answers.
@@ -53,6 +59,7 @@ impl Shared {
             ids: headers::RequestIds::new(),
             tasks: TaskTracker::new(),
             shutdown,
+            shadows: Shadows::default(),
         }
     }
 
@@ -80,25 +87,30 @@ impl Shared {
         let started = Instant::now();
         let snapshot = self.snapshot.load_full();
         let method = request.method().clone();
-        let path = request.uri().path().to_owned();
-        let (result, route, upstream) = self.exchange(&snapshot, request, peer).await;
-        let response = match result {
+        let mut trail = Trail::default();
+        let response = match self
+            .exchange(&snapshot, request, peer, started, &mut trail)
+            .await
+        {
             Ok(response) => response,
             Err(error) => {
-                let error = match error {
-                    ForwardError::BodyTooLarge { limit: 0 } => ForwardError::BodyTooLarge {
-                        limit: snapshot.default_body_limit(),
-                    },
-                    other => other,
-                };
-                tracing::warn!(%method, %path, route = route.as_deref().unwrap_or("-"), upstream = upstream.as_deref().unwrap_or("-"), cause = error.cause(), error = %error, "request failed");
+                tracing::warn!(
+                    %method,
+                    path = %trail.path,
+                    route = trail.route.as_deref().unwrap_or("-"),
+                    upstream = trail.upstream.as_deref().unwrap_or("-"),
+                    cause = error.cause(),
+                    error = %error,
+                    "request failed"
+                );
                 error.into_response()
             }
         };
         tracing::debug!(
-            %method, %path,
-            route = route.as_deref().unwrap_or("-"),
-            upstream = upstream.as_deref().unwrap_or("-"),
+            %method,
+            path = %trail.path,
+            route = trail.route.as_deref().unwrap_or("-"),
+            upstream = trail.upstream.as_deref().unwrap_or("-"),
             status = response.status().as_u16(),
             latency_us = started.elapsed().as_micros() as u64,
             "exchange"
@@ -111,20 +123,17 @@ impl Shared {
         snapshot: &Snapshot,
         mut request: Request<Incoming>,
         peer: Peer,
-    ) -> (
-        Result<Response<ProxyBody>, ForwardError>,
-        Option<Arc<str>>,
-        Option<Arc<str>>,
-    ) {
+        started: Instant,
+        trail: &mut Trail,
+    ) -> Result<Response<ProxyBody>, ForwardError> {
         // request_filter
-        if let Err(e) = request_filter(&request) {
-            return (Err(e), None, None);
-        }
+        request_filter(&request)?;
         let client_version = request.version();
         let upgrade =
-            request.version() == Version::HTTP_11 && headers::is_upgrade_request(request.headers());
+            client_version == Version::HTTP_11 && headers::is_upgrade_request(request.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
+        trail.path = parts.uri.path().to_owned();
 
         // route
         let host = request_host(&parts);
@@ -135,46 +144,31 @@ impl Shared {
             &parts.headers,
         );
         let correlation = headers::ensure_request_id(&mut parts.headers, &self.ids);
-        let (route_id, upstream_name, limit) = match &found {
-            None => (
-                None,
-                snapshot.table.default_upstream().to_owned(),
-                snapshot.default_body_limit(),
-            ),
-            Some(m) => {
-                let route = m.route;
-                let side = choose_side(route, &parts.headers, peer.addr.ip(), &correlation);
-                let name = match (side, &route.extracted) {
-                    (Side::Extracted, Some(extracted)) => extracted.to_string(),
-                    _ => route.legacy.to_string(),
-                };
-                (
-                    Some(route.id.clone()),
-                    name,
-                    route
-                        .max_request_body
-                        .unwrap_or(snapshot.default_body_limit()),
-                )
-            }
+        let route = found.as_ref().map(|m| m.route);
+        trail.route = route.map(|r| r.id.clone());
+        let bucket = route.map(|r| user_bucket(r, &parts.headers, peer.addr.ip(), &correlation));
+        let side = match (route, bucket) {
+            (Some(route), Some(bucket)) => choose_side(route, bucket),
+            _ => Side::Legacy,
         };
-        let Some(upstream) = snapshot.upstreams.get(&upstream_name).cloned() else {
-            return (
-                Err(ForwardError::UnknownUpstream(upstream_name)),
-                route_id,
-                None,
-            );
+        let upstream_name: &str = match (route, side) {
+            (None, _) => snapshot.table.default_upstream(),
+            (Some(route), Side::Extracted) => route.extracted.as_deref().unwrap_or(&route.legacy),
+            (Some(route), Side::Legacy) => &route.legacy,
         };
-        let upstream_id = Some(upstream.name().clone());
+        let upstream = snapshot
+            .upstreams
+            .get(upstream_name)
+            .cloned()
+            .ok_or_else(|| ForwardError::UnknownUpstream(upstream_name.to_owned()))?;
+        trail.upstream = Some(upstream.name().clone());
+        let limit = route
+            .and_then(|r| r.max_request_body)
+            .unwrap_or(snapshot.default_body_limit());
 
         // upstream_request
-        if let Some(length) = content_length(&parts.headers) {
-            if length > limit {
-                return (
-                    Err(ForwardError::BodyTooLarge { limit }),
-                    route_id,
-                    upstream_id,
-                );
-            }
+        if content_length(&parts.headers).is_some_and(|length| length > limit) {
+            return Err(ForwardError::BodyTooLarge { limit });
         }
         let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
             parts
@@ -194,43 +188,48 @@ impl Shared {
             client.proto,
             original_host.as_ref(),
         );
-        if let Err(e) = upstream.target(&mut parts) {
-            return (Err(e), route_id, upstream_id);
-        }
+        let mut mirror = match (route, bucket) {
+            (Some(route), Some(bucket)) if side == Side::Legacy && !upgrade => {
+                self.plan_mirror(snapshot, route, bucket, &parts, &upstream, &correlation)
+            }
+            _ => None,
+        };
+        upstream.target(&mut parts)?;
         let body = match forward::body::prepare(body, limit).await {
-            Ok(b) => b,
-            Err(forward::BodyError::TooLarge { limit }) => {
-                return (
-                    Err(ForwardError::BodyTooLarge { limit }),
-                    route_id,
-                    upstream_id,
-                );
+            Ok(body) => body,
+            Err(error) => {
+                if let Some(mirror) = mirror {
+                    mirror.primary_failed();
+                }
+                return Err(match error {
+                    forward::BodyError::TooLarge { limit } => ForwardError::BodyTooLarge { limit },
+                    forward::BodyError::Read(_) => {
+                        ForwardError::BadRequest("the request body could not be read")
+                    }
+                });
             }
-            Err(forward::BodyError::Read(_)) => {
-                return (
-                    Err(ForwardError::BadRequest(
-                        "the request body could not be read",
-                    )),
-                    route_id,
-                    upstream_id,
-                );
-            }
+        };
+        let body = match mirror.as_mut() {
+            Some(mirror) => mirror.attach_body(body),
+            None => body,
         };
 
         // send
         let mut response = match upstream.send(parts, body).await {
-            Ok(r) => r,
-            Err(ForwardError::BodyTooLarge { .. }) => {
-                return (
-                    Err(ForwardError::BodyTooLarge { limit }),
-                    route_id,
-                    upstream_id,
-                );
+            Ok(response) => response,
+            Err(error) => {
+                if let Some(mirror) = mirror {
+                    mirror.primary_failed();
+                }
+                return Err(match error {
+                    ForwardError::BodyTooLarge { .. } => ForwardError::BodyTooLarge { limit },
+                    other => other,
+                });
             }
-            Err(e) => return (Err(e), route_id, upstream_id),
         };
 
         // response_filter: the client speaks its own version with us, whatever the upstream spoke.
+        let primary_headers = mirror.as_ref().map(|_| response.headers().clone());
         *response.version_mut() = if client_version == Version::HTTP_2 {
             Version::HTTP_2
         } else {
@@ -240,16 +239,81 @@ impl Shared {
             if let Some(client_upgrade) = client_upgrade {
                 self.splice_upgrade(client_upgrade, hyper::upgrade::on(&mut response));
             }
-            headers::append_via(response.headers_mut());
         } else {
             headers::strip_hop_by_hop(response.headers_mut(), false);
-            headers::append_via(response.headers_mut());
         }
-        (
-            Ok(response.map(|b: Incoming| b.map_err(forward::BoxError::from).boxed_unsync())),
-            route_id,
-            upstream_id,
-        )
+        headers::append_via(response.headers_mut());
+        let response =
+            response.map(|b: Incoming| b.map_err(forward::BoxError::from).boxed_unsync());
+        Ok(match (mirror, primary_headers) {
+            (Some(mirror), Some(primary_headers)) => {
+                let (head, body) = response.into_parts();
+                let cap = mirror.route().compare_limit();
+                let (tee, captured) = Tee::new(body, cap);
+                let primary = Primary {
+                    status: head.status,
+                    headers: primary_headers,
+                    ttfb: started.elapsed(),
+                    body: captured,
+                };
+                mirror.spawn(&self.shadows, primary);
+                Response::from_parts(head, ProxyBody::new(tee))
+            }
+            _ => response,
+        })
+    }
+
+    /// Decides whether this request is mirrored; every "no" except sampling is recorded.
+    fn plan_mirror(
+        &self,
+        snapshot: &Snapshot,
+        route: &Route,
+        bucket: u32,
+        parts: &http::request::Parts,
+        legacy: &Arc<forward::Upstream>,
+        correlation: &str,
+    ) -> Option<Mirror> {
+        if !matches!(route.mode, RouteMode::Shadow | RouteMode::Canary) {
+            return None;
+        }
+        let settings = route.shadow.as_ref()?;
+        let state = self.shadows.route(&route.id, settings, route.diff.as_ref());
+        let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        if let Err(reason) =
+            shadow::policy::precheck(settings, &parts.method, &parts.headers, bucket)
+        {
+            state.skip(reason, &parts.method, path, correlation);
+            return None;
+        }
+        let Some(candidate) = route
+            .extracted
+            .as_deref()
+            .and_then(|name| snapshot.upstreams.get(name))
+            .cloned()
+        else {
+            state.skip(SkipReason::NoCandidate, &parts.method, path, correlation);
+            return None;
+        };
+        let roll = split::roll(correlation);
+        match Mirror::prepare(
+            state.clone(),
+            parts,
+            candidate,
+            Some(legacy.clone()),
+            correlation,
+            roll,
+        ) {
+            Ok(mirror) => Some(mirror),
+            Err(reason) => {
+                state.skip(reason, &parts.method, path, correlation);
+                None
+            }
+        }
+    }
+
+    /// The shadow findings so far.
+    pub fn shadows(&self) -> &Shadows {
+        &self.shadows
     }
 
     /// Relays bytes both ways once both sides have switched protocols.
@@ -338,30 +402,38 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
         .ok()
 }
 
-fn choose_side(
-    route: &crate::routing::Route,
+/// The user's bucket for `route`, by the route's key (`canary.key`, default the client IP).
+fn user_bucket(
+    route: &Route,
     headers: &http::HeaderMap,
     ip: std::net::IpAddr,
     request_id: &str,
-) -> Side {
+) -> u32 {
+    let key = route
+        .canary
+        .as_ref()
+        .and_then(|c| UserKey::parse(&c.key))
+        .unwrap_or(UserKey::ClientIp);
+    key.bucket(&route.id, headers, ip, request_id)
+}
+
+fn choose_side(route: &Route, bucket: u32) -> Side {
     match route.mode {
         RouteMode::Legacy | RouteMode::Shadow => Side::Legacy,
         RouteMode::Extracted | RouteMode::Retired => Side::Extracted,
-        RouteMode::Canary => {
-            let Some(canary) = &route.canary else {
-                return Side::Legacy;
-            };
-            let key = UserKey::parse(&canary.key).unwrap_or(UserKey::ClientIp);
-            if in_share(
-                key.bucket(&route.id, headers, ip, request_id),
-                canary.percent,
-            ) {
-                Side::Extracted
-            } else {
-                Side::Legacy
-            }
-        }
+        RouteMode::Canary => match &route.canary {
+            Some(canary) if in_share(bucket, canary.percent) => Side::Extracted,
+            _ => Side::Legacy,
+        },
     }
+}
+
+/// What the log lines of an exchange name, filled in as the exchange goes.
+#[derive(Default)]
+struct Trail {
+    path: String,
+    route: Option<Arc<str>>,
+    upstream: Option<Arc<str>>,
 }
 
 #[cfg(test)]

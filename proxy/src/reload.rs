@@ -188,28 +188,24 @@ impl Reloader {
         )
     }
 
-    /// Watches the file's folder and SIGHUP until `shutdown`, reloading on each change.
-    pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
-        // Bounded: one pending signal is enough, since a reload reads the latest content.
-        let (tx, mut rx) = mpsc::channel::<Trigger>(1);
-        let _watcher = match self.file_watcher(tx.clone()) {
+    /// Sets up the reload triggers (a watch on the file's folder, SIGHUP) now, so a change
+    /// made right after the proxy starts is not missed; [`Armed::run`] then serves them.
+    pub fn arm(self: &Arc<Self>) -> Armed {
+        // Bounded: one pending trigger is enough, since a reload reads the latest content.
+        let (tx, rx) = mpsc::channel::<Trigger>(1);
+        let watcher = match self.file_watcher(tx.clone()) {
             Ok(w) => Some(w),
             Err(e) => {
                 tracing::warn!(path = %self.path.display(), error = %e, "cannot watch the config file; use SIGHUP or the admin API to reload");
                 None
             }
         };
-        let mut hangups = Hangups::new();
-        loop {
-            let trigger = tokio::select! {
-                t = rx.recv() => match t { Some(t) => t, None => return },
-                () = hangups.recv() => Trigger::Signal,
-                () = shutdown.cancelled() => return,
-            };
-            // Let a burst of writes settle, then reload the final content once.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            while rx.try_recv().is_ok() {}
-            self.reload(trigger).await;
+        Armed {
+            reloader: self.clone(),
+            rx,
+            _tx: tx,
+            _watcher: watcher,
+            hangups: Hangups::new(),
         }
     }
 
@@ -242,7 +238,36 @@ impl Reloader {
     }
 }
 
+/// Live reload triggers of one [`Reloader`].
+#[derive(Debug)]
+pub struct Armed {
+    reloader: Arc<Reloader>,
+    rx: mpsc::Receiver<Trigger>,
+    /// Keeps the channel open when the file watcher could not be set up.
+    _tx: mpsc::Sender<Trigger>,
+    _watcher: Option<notify::RecommendedWatcher>,
+    hangups: Hangups,
+}
+
+impl Armed {
+    /// Reloads on each trigger until `shutdown`.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            let trigger = tokio::select! {
+                t = self.rx.recv() => match t { Some(t) => t, None => return },
+                () = self.hangups.recv() => Trigger::Signal,
+                () = shutdown.cancelled() => return,
+            };
+            // Let a burst of writes settle, then reload the final content once.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            while self.rx.try_recv().is_ok() {}
+            self.reloader.reload(trigger).await;
+        }
+    }
+}
+
 /// SIGHUP as a stream of reload requests (never fires where signals are unavailable).
+#[derive(Debug)]
 struct Hangups {
     #[cfg(unix)]
     signal: Option<tokio::signal::unix::Signal>,

@@ -32,9 +32,11 @@
 //!
 //! ## Lookup
 //!
-//! Routes are kept in precedence order and the first match wins. An index by the first path
-//! segment skips the routes whose first literal differs. [`Table::find`] does not allocate:
-//! parameters are located again in the request path when asked for.
+//! Routes are kept in precedence order and the first match wins. An index by the (decoded)
+//! first path segment skips the routes whose first literal differs; the request path is split
+//! once, on the stack. [`Table::find`] does not allocate: parameters are located again in the
+//! request path when asked for. `benches/routing.rs` (50 routes) measured 30–130 ns a lookup
+//! on a busy 2-core machine, against 250–370 ns for a scan of every route.
 
 mod explain;
 mod overlap;

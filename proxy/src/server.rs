@@ -122,7 +122,7 @@ async fn start_with(path: PathBuf, snapshot: reload::Snapshot) -> Result<Handle,
     ));
     let admin_state = admin::State::new(shared.clone(), reloader.clone(), token);
     tasks.spawn(admin::serve(admin_listener, admin_state, shutdown.clone()));
-    tasks.spawn(reloader.clone().watch(shutdown.clone()));
+    tasks.spawn(reloader.arm().run(shutdown.clone()));
     tracing::info!(%addr, %admin_addr, routes = shared.snapshot().table.routes().len(), "strangler listening");
     Ok(Handle {
         addr,
@@ -180,5 +180,17 @@ impl Handle {
         }
         self.shared.tasks().close();
         self.shared.tasks().wait().await;
+        // Copies in flight end within their candidate timeout; never hold shutdown longer.
+        let copies = self.shared.shadows().tasks();
+        copies.close();
+        if tokio::time::timeout(std::time::Duration::from_secs(5), copies.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = copies.len(),
+                "abandoning shadow comparisons still in flight"
+            );
+        }
     }
 }

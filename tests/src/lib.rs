@@ -11,6 +11,9 @@
 //! - [`tls`]: a self-signed certificate made at test time, and a client trusting it.
 //! - [`strangler_bin`]: the real `strangler` binary, for tests that need a process (signals).
 
+// Test support: a fixture that cannot start should fail the test at once, with its reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod exchange;
 pub mod fake;
 pub mod named;

@@ -22,7 +22,11 @@ async fn closed_port_url() -> String {
 
 /// The proxy still answers a normal request (unmatched → the `legacy` named upstream).
 async fn assert_still_serving(proxy: &Proxy) {
-    let response = raw_client().get(format!("{}/still/ok", proxy.url())).send().await.unwrap();
+    let response = raw_client()
+        .get(format!("{}/still/ok", proxy.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "L");
 }
@@ -50,19 +54,40 @@ legacy = "broken"
 async fn connection_refused_is_a_quick_502_naming_the_cause() {
     let legacy = named::start("L").await;
     let down = closed_port_url().await;
-    let proxy = Proxy::start(&one_route(&legacy.url(), &format!("url = \"{down}\"\nresponse_timeout = \"60s\""), "")).await;
+    let proxy = Proxy::start(&one_route(
+        &legacy.url(),
+        &format!("url = \"{down}\"\nresponse_timeout = \"60s\""),
+        "",
+    ))
+    .await;
     let client = raw_client();
 
     for method in [reqwest::Method::GET, reqwest::Method::POST] {
-        let response = tokio::time::timeout(NO_HANG, client.request(method.clone(), format!("{}/r/x", proxy.url())).body("payload").send())
-            .await
-            .unwrap_or_else(|_| panic!("{method} to a down upstream hung"))
-            .unwrap();
+        let response = tokio::time::timeout(
+            NO_HANG,
+            client
+                .request(method.clone(), format!("{}/r/x", proxy.url()))
+                .body("payload")
+                .send(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{method} to a down upstream hung"))
+        .unwrap();
         assert_eq!(response.status(), 502, "{method}");
-        assert_eq!(response.headers()["x-strangler-error"], "upstream-connect", "{method}");
+        assert_eq!(
+            response.headers()["x-strangler-error"],
+            "upstream-connect",
+            "{method}"
+        );
         let body = response.text().await.unwrap();
-        assert!(!body.is_empty() && body.len() < 200, "{method}: body should be one short line: {body:?}");
-        assert!(!body.contains(&down[7..]), "{method}: the client must not see internal detail (the address): {body:?}");
+        assert!(
+            !body.is_empty() && body.len() < 200,
+            "{method}: body should be one short line: {body:?}"
+        );
+        assert!(
+            !body.contains(&down[7..]),
+            "{method}: the client must not see internal detail (the address): {body:?}"
+        );
         assert_still_serving(&proxy).await;
     }
 }
@@ -71,12 +96,20 @@ async fn connection_refused_is_a_quick_502_naming_the_cause() {
 async fn upstream_slower_than_its_response_timeout_is_a_504() {
     let legacy = named::start("L").await;
     let hang = fake::start(Behaviour::Hang).await;
-    let proxy = Proxy::start(&one_route(&legacy.url(), &format!("url = \"{}\"\nresponse_timeout = \"300ms\"", hang.url()), "")).await;
+    let proxy = Proxy::start(&one_route(
+        &legacy.url(),
+        &format!("url = \"{}\"\nresponse_timeout = \"300ms\"", hang.url()),
+        "",
+    ))
+    .await;
 
-    let response = tokio::time::timeout(NO_HANG, raw_client().get(format!("{}/r/x", proxy.url())).send())
-        .await
-        .expect("the proxy waited past the upstream's response_timeout")
-        .unwrap();
+    let response = tokio::time::timeout(
+        NO_HANG,
+        raw_client().get(format!("{}/r/x", proxy.url())).send(),
+    )
+    .await
+    .expect("the proxy waited past the upstream's response_timeout")
+    .unwrap();
     assert_eq!(response.status(), 504);
     assert_eq!(response.headers()["x-strangler-error"], "upstream-timeout");
     let body = response.text().await.unwrap();
@@ -89,19 +122,33 @@ async fn upstream_slower_than_its_response_timeout_is_a_504() {
 async fn upstream_closing_mid_body_cuts_the_client_stream() {
     let legacy = named::start("L").await;
     let cut = fake::start(Behaviour::CloseMidBody).await;
-    let proxy = Proxy::start(&one_route(&legacy.url(), &format!("url = \"{}\"", cut.url()), "")).await;
+    let proxy = Proxy::start(&one_route(
+        &legacy.url(),
+        &format!("url = \"{}\"", cut.url()),
+        "",
+    ))
+    .await;
 
-    let response = tokio::time::timeout(NO_HANG, raw_client().get(format!("{}/r/big", proxy.url())).send())
-        .await
-        .expect("no response head")
-        .unwrap();
+    let response = tokio::time::timeout(
+        NO_HANG,
+        raw_client().get(format!("{}/r/big", proxy.url())).send(),
+    )
+    .await
+    .expect("no response head")
+    .unwrap();
     // The head was already on its way (200, 100 000 bytes announced); what matters is that the
     // client learns the body is incomplete instead of waiting for bytes that never come.
     assert_eq!(response.status(), 200);
-    let body = tokio::time::timeout(NO_HANG, response.bytes()).await.expect("the client hung on a cut body");
+    let body = tokio::time::timeout(NO_HANG, response.bytes())
+        .await
+        .expect("the client hung on a cut body");
     match body {
         Err(_) => {}
-        Ok(bytes) => assert!(bytes.len() < 100_000, "a cut upstream body reached the client as complete ({} bytes)", bytes.len()),
+        Ok(bytes) => assert!(
+            bytes.len() < 100_000,
+            "a cut upstream body reached the client as complete ({} bytes)",
+            bytes.len()
+        ),
     }
     assert_still_serving(&proxy).await;
 }
@@ -110,19 +157,42 @@ async fn upstream_closing_mid_body_cuts_the_client_stream() {
 async fn upstream_closing_without_answer_is_a_502_and_never_retried() {
     let legacy = named::start("L").await;
     let closing = fake::start(Behaviour::CloseImmediately).await;
-    let proxy = Proxy::start(&one_route(&legacy.url(), &format!("url = \"{}\"", closing.url()), "")).await;
+    let proxy = Proxy::start(&one_route(
+        &legacy.url(),
+        &format!("url = \"{}\"", closing.url()),
+        "",
+    ))
+    .await;
     let client = raw_client();
 
     // The request reached the upstream, so no method may be sent again: not the POST (a write),
     // and not the GET either (only connect failures are retried).
-    for (i, method) in [reqwest::Method::POST, reqwest::Method::GET].into_iter().enumerate() {
-        let response = tokio::time::timeout(NO_HANG, client.request(method.clone(), format!("{}/r/order", proxy.url())).body("{}").send())
-            .await
-            .unwrap_or_else(|_| panic!("{method} hung"))
-            .unwrap();
+    for (i, method) in [reqwest::Method::POST, reqwest::Method::GET]
+        .into_iter()
+        .enumerate()
+    {
+        let response = tokio::time::timeout(
+            NO_HANG,
+            client
+                .request(method.clone(), format!("{}/r/order", proxy.url()))
+                .body("{}")
+                .send(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{method} hung"))
+        .unwrap();
         assert_eq!(response.status(), 502, "{method}");
-        assert_eq!(response.headers()["x-strangler-error"], "upstream-failed", "{method}");
-        assert_eq!(closing.count(), i + 1, "{method} reached the upstream {} times", closing.count() - i);
+        assert_eq!(
+            response.headers()["x-strangler-error"],
+            "upstream-failed",
+            "{method}"
+        );
+        assert_eq!(
+            closing.count(),
+            i + 1,
+            "{method} reached the upstream {} times",
+            closing.count() - i
+        );
         assert_still_serving(&proxy).await;
     }
 }
@@ -131,28 +201,89 @@ async fn upstream_closing_without_answer_is_a_502_and_never_retried() {
 async fn body_over_the_route_limit_is_413_and_never_reaches_the_upstream() {
     let legacy = named::start("L").await;
     let upload = named::start("U").await;
-    let proxy = Proxy::start(&one_route(&legacy.url(), &format!("url = \"{}\"", upload.url()), "max_request_body = \"1KiB\"")).await;
+    let proxy = Proxy::start(&one_route(
+        &legacy.url(),
+        &format!("url = \"{}\"", upload.url()),
+        "max_request_body = \"1KiB\"",
+    ))
+    .await;
     let client = raw_client();
     let url = format!("{}/r/upload", proxy.url());
 
     // Declared length over the limit.
-    let response = client.post(&url).body(vec![b'x'; 4096]).send().await.unwrap();
+    let response = client
+        .post(&url)
+        .body(vec![b'x'; 4096])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 413);
     assert_eq!(response.headers()["x-strangler-error"], "body-too-large");
 
     // No declared length (chunked): the proxy has to count.
-    let chunks = futures_util::stream::iter((0..4).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'y'; 1024]))));
-    let response = client.post(&url).body(reqwest::Body::wrap_stream(chunks)).send().await.unwrap();
+    let chunks = futures_util::stream::iter(
+        (0..4).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'y'; 1024]))),
+    );
+    let response = client
+        .post(&url)
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 413);
     assert_eq!(response.headers()["x-strangler-error"], "body-too-large");
 
-    assert_eq!(upload.hits(), 0, "a request refused for its size reached the upstream");
+    assert_eq!(
+        upload.hits(),
+        0,
+        "a request refused for its size reached the upstream"
+    );
     assert_eq!(upload.body_bytes(), 0);
 
     // Within the limit, the same route works, and other routes are unaffected.
-    let response = client.post(&url).body(vec![b'z'; 1000]).send().await.unwrap();
+    let response = client
+        .post(&url)
+        .body(vec![b'z'; 1000])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "U");
     assert_eq!(upload.body_bytes(), 1000);
+    assert_still_serving(&proxy).await;
+}
+
+#[tokio::test]
+async fn streamed_body_over_the_route_limit_is_413() {
+    let legacy = named::start("L").await;
+    let upload = named::start("U").await;
+    // Over 64 KiB, a body streams: the upstream may see the head, but never more than the
+    // limit, and the client learns why (413, not a generic 502).
+    let proxy = Proxy::start(&one_route(
+        &legacy.url(),
+        &format!("url = \"{}\"", upload.url()),
+        "max_request_body = \"100KiB\"",
+    ))
+    .await;
+    let chunks = futures_util::stream::iter(
+        (0..16).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b'y'; 16 * 1024]))),
+    );
+    let response = tokio::time::timeout(
+        NO_HANG,
+        raw_client()
+            .post(format!("{}/r/upload", proxy.url()))
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send(),
+    )
+    .await
+    .expect("an over-limit streamed upload hung")
+    .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(response.headers()["x-strangler-error"], "body-too-large");
+    assert!(
+        upload.body_bytes() <= 100 * 1024,
+        "{} bytes reached the upstream",
+        upload.body_bytes()
+    );
     assert_still_serving(&proxy).await;
 }

@@ -16,8 +16,9 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 
-use super::compression::add_vary;
+use super::compression::{WorthCompressing, add_vary};
 use crate::error::Problem;
+use tower_http::compression::predicate::Predicate;
 
 /// Bodies larger than this are not hashed for an ETag.
 const MAX_HASHED_BODY: u64 = 32 * 1024 * 1024;
@@ -36,6 +37,18 @@ const KEPT_ON_304: [axum::http::HeaderName; 6] = [
 pub(crate) async fn conditional(request: Request, next: Next) -> Response {
     let cacheable = matches!(*request.method(), Method::GET | Method::HEAD);
     let if_none_match = request.headers().get(IF_NONE_MATCH).cloned();
+    let accepts_gzip = request
+        .headers()
+        .get_all(axum::http::header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            coding
+                .split(';')
+                .next()
+                .is_some_and(|c| c.trim().eq_ignore_ascii_case("gzip"))
+        });
     let mut response = next.run(request).await;
     add_vary(response.headers_mut());
     if !cacheable || response.status() != StatusCode::OK {
@@ -71,6 +84,21 @@ pub(crate) async fn conditional(request: Request, next: Next) -> Response {
     };
     if !fresh {
         return Response::from_parts(parts, body);
+    }
+    // The 200 this 304 stands for would have been gzipped, with a weak ETag (RFC 9110
+    // §15.4.5: a 304 carries the ETag its 200 would carry). The gzip layer never sees a 304.
+    let gzipped = accepts_gzip
+        && WorthCompressing.should_compress(&Response::from_parts(parts.clone(), body));
+    if gzipped {
+        let weak = parts
+            .headers
+            .get(ETAG)
+            .and_then(|v| v.to_str().ok())
+            .filter(|tag| tag.starts_with('"'))
+            .and_then(|tag| HeaderValue::from_str(&format!("W/{tag}")).ok());
+        if let Some(weak) = weak {
+            parts.headers.insert(ETAG, weak);
+        }
     }
     let mut not_modified = StatusCode::NOT_MODIFIED.into_response();
     for name in KEPT_ON_304 {

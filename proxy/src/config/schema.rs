@@ -211,6 +211,9 @@ pub struct RouteConfig {
     pub canary: Option<CanaryConfig>,
     /// Request body limit for this route (default: `listen.max_request_body`).
     pub max_request_body: Option<ByteSize>,
+    /// How shadow answers are compared (default: [`DiffConfig::default`]).
+    #[serde(default)]
+    pub diff: Option<DiffConfig>,
 }
 
 /// `match = { … }`: the request predicate of a route.
@@ -247,15 +250,52 @@ pub struct ShadowConfig {
     /// Share of users (by the route's key) whose requests are mirrored, 0.0 to 1.0.
     #[serde(default = "default_sample")]
     pub sample: f64,
-    /// Largest request body that is mirrored.
+    /// Largest request body that is mirrored (default 1 MiB).
     pub max_body: Option<ByteSize>,
     /// Whether writes are mirrored.
     #[serde(default)]
     pub writes: WritePolicy,
+    /// Mirrored requests waiting for a candidate slot at most; beyond, they are skipped.
+    #[serde(default = "default_shadow_queue")]
+    pub queue: usize,
+    /// Candidate calls in flight at most.
+    #[serde(default = "default_shadow_concurrency")]
+    pub concurrency: usize,
+    /// A candidate answer (head and body) taking longer is abandoned and reported.
+    #[serde(default = "default_shadow_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Share of mirrored safe requests also sent a second time to legacy, to learn noise.
+    #[serde(default = "default_shadow_baseline")]
+    pub baseline: f64,
+    /// Headers removed from the copy (e.g. `authorization`).
+    #[serde(default)]
+    pub remove_headers: Vec<String>,
+    /// Headers set on the copy, replacing the client's (e.g. a candidate's own credentials).
+    #[serde(default)]
+    pub set_headers: BTreeMap<String, String>,
 }
 
 fn default_sample() -> f64 {
     1.0
+}
+fn default_shadow_queue() -> usize {
+    256
+}
+fn default_shadow_concurrency() -> usize {
+    32
+}
+fn default_shadow_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_shadow_baseline() -> f64 {
+    0.05
+}
+
+impl ShadowConfig {
+    /// The mirrored body limit in bytes.
+    pub fn max_body_bytes(&self) -> u64 {
+        self.max_body.map_or(1 << 20, ByteSize::bytes)
+    }
 }
 
 impl Default for ShadowConfig {
@@ -265,6 +305,64 @@ impl Default for ShadowConfig {
             sample: default_sample(),
             max_body: None,
             writes: WritePolicy::default(),
+            queue: default_shadow_queue(),
+            concurrency: default_shadow_concurrency(),
+            timeout: default_shadow_timeout(),
+            baseline: default_shadow_baseline(),
+            remove_headers: Vec::new(),
+            set_headers: BTreeMap::new(),
+        }
+    }
+}
+
+/// `diff = { … }`: how the legacy and the candidate answer of a shadowed request are compared.
+///
+/// Pointers are those `/admin/diffs` reports: `/status`, `/headers/NAME`, `/body` and, for
+/// JSON bodies, `/body` followed by an RFC 6901 pointer (`/body/items/0/price`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiffConfig {
+    /// Response headers compared, by name; `set-cookie` is compared by cookie names and
+    /// attributes, not values.
+    pub headers: Vec<String>,
+    /// Pointers whose differences do not count, `*` standing for one segment, e.g.
+    /// `/body/items/*/updated_at`; a pattern also covers everything under it.
+    pub ignore: Vec<String>,
+    /// JSON arrays compared as multisets (order does not matter), e.g. `/body/items`.
+    pub unordered: Vec<String>,
+    /// Two numbers are equal if they differ by at most this much…
+    pub absolute_tolerance: f64,
+    /// …or by at most this share of the larger magnitude (`1e-9` = nine digits agree).
+    pub relative_tolerance: f64,
+    /// Two strings that parse as RFC 3339 timestamps are equal if at most this far apart.
+    #[serde(with = "humantime_serde")]
+    pub timestamp_tolerance: Duration,
+    /// Largest decoded body compared by content; beyond it, by length and SHA-256 only.
+    pub max_body: ByteSize,
+    /// Differences kept per comparison; all of them are still counted.
+    pub max_differences: usize,
+}
+
+impl Default for DiffConfig {
+    fn default() -> Self {
+        Self {
+            headers: [
+                "content-type",
+                "location",
+                "cache-control",
+                "content-disposition",
+                "vary",
+                "set-cookie",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ignore: Vec::new(),
+            unordered: Vec::new(),
+            absolute_tolerance: 0.0,
+            relative_tolerance: 0.0,
+            timestamp_tolerance: Duration::ZERO,
+            max_body: ByteSize(4 * 1024 * 1024),
+            max_differences: 50,
         }
     }
 }

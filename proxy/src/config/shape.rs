@@ -116,10 +116,26 @@ static SHADOW: Shape = Shape::Table(&[
     opt("sample", &FLOAT),
     opt("max_body", &SIZE),
     opt("writes", &Shape::Enum(&["skip", "mirror"])),
+    opt("queue", &USIZE),
+    opt("concurrency", &USIZE),
+    opt("timeout", &DURATION),
+    opt("baseline", &FLOAT),
+    opt("remove_headers", &STR_LIST),
+    opt("set_headers", &STR_MAP),
 ]);
 static CANARY: Shape = Shape::Table(&[
     req("percent", &FLOAT, "canary = { percent = 10 }"),
     opt("key", &STR),
+]);
+static DIFF: Shape = Shape::Table(&[
+    opt("headers", &STR_LIST),
+    opt("ignore", &STR_LIST),
+    opt("unordered", &STR_LIST),
+    opt("absolute_tolerance", &FLOAT),
+    opt("relative_tolerance", &FLOAT),
+    opt("timestamp_tolerance", &DURATION),
+    opt("max_body", &SIZE),
+    opt("max_differences", &USIZE),
 ]);
 static ROUTE: Shape = Shape::Table(&[
     req("id", &STR, "id = \"thumbnail\""),
@@ -130,6 +146,7 @@ static ROUTE: Shape = Shape::Table(&[
     opt("shadow", &SHADOW),
     opt("canary", &CANARY),
     opt("max_request_body", &SIZE),
+    opt("diff", &DIFF),
 ]);
 static BUS: Shape = Shape::Table(&[
     opt("kind", &Shape::Enum(&["none", "log", "nats", "redis"])),

@@ -182,6 +182,13 @@ fn shape_knows_every_schema_key() {
             key: "ip".into(),
         }),
         max_request_body: Some(ByteSize(10)),
+        diff: Some(DiffConfig {
+            ignore: vec!["/body/a".into()],
+            unordered: vec!["/body/b".into()],
+            relative_tolerance: 0.5,
+            timestamp_tolerance: std::time::Duration::from_secs(1),
+            ..DiffConfig::default()
+        }),
     };
     let upstream = UpstreamConfig {
         url: "http://127.0.0.1:1".into(),

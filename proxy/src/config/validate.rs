@@ -4,6 +4,7 @@
 //! only read, except for documented defaults filled in at the start (a `log` bus without a
 //! `path` gets `data/events`). Overlapping routes are `routing`'s to find, not ours.
 
+mod diff;
 mod route;
 
 use std::net::SocketAddr;

@@ -30,6 +30,11 @@ pub struct Buffered {
 }
 
 impl Buffered {
+    /// A body of these bytes.
+    pub fn from_bytes(data: Bytes) -> Self {
+        Self { data, trailers: None }
+    }
+
     /// The body's bytes.
     pub fn data(&self) -> &Bytes {
         &self.data

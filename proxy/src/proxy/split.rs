@@ -75,6 +75,13 @@ pub fn in_share(bucket: u32, percent: f64) -> bool {
     f64::from(bucket) < percent * f64::from(BUCKETS) / 100.0
 }
 
+/// A number in `[0, 1)` fixed by `text` (e.g. a request id): a reproducible dice roll.
+pub fn roll(text: &str) -> f64 {
+    let mut h = Fnv1a::new();
+    h.write(text.as_bytes());
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
 fn write_ip(h: &mut Fnv1a, ip: IpAddr) {
     match ip {
         IpAddr::V4(v4) => h.write(&v4.octets()),

@@ -209,6 +209,7 @@ fn config(specs: &[Spec]) -> RawConfig {
             shadow: None,
             canary: None,
             max_request_body: None,
+            diff: None,
         })
         .collect();
     raw

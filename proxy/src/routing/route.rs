@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use super::pattern::{Kind, PathPattern, RequestPath};
-use crate::config::{CanaryConfig, Diagnostic, MatchConfig, RouteConfig, RouteMode, ShadowConfig};
+use crate::config::{CanaryConfig, Diagnostic, DiffConfig, MatchConfig, RouteConfig, RouteMode, ShadowConfig};
 
 /// One compiled route.
 #[derive(Debug, Clone)]
@@ -29,6 +29,8 @@ pub struct Route {
     pub canary: Option<CanaryConfig>,
     /// Request body limit in bytes; `None` means the listener's default.
     pub max_request_body: Option<u64>,
+    /// How shadow answers are compared, as written (`None`: the defaults).
+    pub diff: Option<DiffConfig>,
     /// Position of the route in the file's `[[routes]]`, for diagnostics.
     pub(crate) index: usize,
     /// The predicate, compiled.
@@ -293,11 +295,7 @@ impl Route {
             headers: headers.len(),
         };
         let shadow = match (&raw.shadow, raw.mode) {
-            (None, RouteMode::Shadow | RouteMode::Canary) => Some(ShadowConfig {
-                sample: 1.0,
-                max_body: None,
-                writes: Default::default(),
-            }),
+            (None, RouteMode::Shadow | RouteMode::Canary) => Some(ShadowConfig::default()),
             (shadow, _) => shadow.clone(),
         };
         Ok(Route {
@@ -312,6 +310,7 @@ impl Route {
             shadow,
             canary: raw.canary.clone(),
             max_request_body: raw.max_request_body.map(|b| b.bytes()),
+            diff: raw.diff.clone(),
             index,
             matcher: Matcher {
                 path,

@@ -122,6 +122,7 @@ fn shadow() -> impl Strategy<Value = ShadowConfig> {
             } else {
                 WritePolicy::Skip
             },
+            ..ShadowConfig::default()
         },
     )
 }
@@ -172,6 +173,7 @@ fn route() -> impl Strategy<Value = (RouteConfig, usize, Option<usize>)> {
                     shadow,
                     canary,
                     max_request_body,
+                    diff: None,
                 };
                 (route, legacy, extracted)
             },

@@ -103,12 +103,40 @@ impl Checks<'_> {
             if let Some(max) = shadow.max_body {
                 self.positive_size(&key.key("max_body"), max);
             }
+            if !(0.0..=1.0).contains(&shadow.baseline) {
+                self.push(
+                    key.key("baseline"),
+                    format!("baseline {} is out of range", shadow.baseline),
+                    "use a share from 0.0 to 1.0, e.g. baseline = 0.05",
+                );
+            }
+            for (field, value) in [("queue", shadow.queue), ("concurrency", shadow.concurrency)] {
+                if value == 0 {
+                    self.push(key.key(field), format!("{field} must be at least 1"), format!("e.g. {field} = 32"));
+                }
+            }
+            if shadow.timeout.is_zero() {
+                self.push(key.key("timeout"), "timeout must be longer than 0", "e.g. timeout = \"5s\"");
+            }
+            for (i, name) in shadow.remove_headers.iter().enumerate() {
+                if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                    self.push(key.key("remove_headers").index(i), format!("`{name}` is not a header name"), "use a header name such as authorization");
+                }
+            }
+            for (name, value) in &shadow.set_headers {
+                if http::HeaderName::from_bytes(name.as_bytes()).is_err() || http::HeaderValue::from_str(value).is_err() {
+                    self.push(key.key("set_headers").key(name), format!("`{name}: {value}` is not a valid header"), "use a header name and a printable value");
+                }
+            }
         }
         if let Some(canary) = &route.canary {
             self.canary(&path.key("canary"), canary);
         }
         if let Some(max) = route.max_request_body {
             self.positive_size(&path.key("max_request_body"), max);
+        }
+        if let Some(diff) = &route.diff {
+            self.diff(&path.key("diff"), diff);
         }
         self.matcher(&path.key("match"), &route.matcher);
     }

@@ -1,0 +1,174 @@
+//! Mirroring: a copy of a request goes to the candidate (the extracted service) while the
+//! client gets the legacy answer; the two answers are then compared by `diff`.
+//!
+//! The rule this module must never break: **the copy never slows or fails the client**.
+//! Everything about the copy happens in a task of its own after the client's request has
+//! been sent on; the client's bodies are only *teed* (copied as they stream, up to a cap).
+//! Per route, an isolation budget bounds the work: a queue of waiting copies
+//! (`shadow.queue`), candidate calls in flight (`shadow.concurrency`) and a candidate timeout;
+//! excess is skipped and counted with its reason, never queued without bound. Candidate
+//! connections come from the candidate upstream's pool.
+//!
+//! A small share of safe requests (`shadow.baseline`) is also sent a second time to legacy:
+//! where legacy disagrees with itself (timestamps, request ids) the route learns noise, so a
+//! mismatch there is `noise`, not `regression`.
+
+mod mirror;
+pub mod policy;
+pub mod summary;
+pub mod tee;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{DiffConfig, ShadowConfig};
+use crate::diff::{DiffRules, NoiseBaseline};
+
+pub use mirror::{Mirror, Primary};
+pub use policy::SkipReason;
+pub use summary::{Record, SummaryView};
+
+/// Most bytes of an answer kept for comparison; a larger one is reported, not compared.
+pub const CAPTURE_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Shadow state of every route, kept across reloads (baselines and tallies survive a reload;
+/// budgets follow the new settings).
+#[derive(Debug, Default)]
+pub struct Shadows {
+    routes: Mutex<HashMap<Arc<str>, Arc<RouteShadow>>>,
+    tasks: TaskTracker,
+}
+
+/// One route's budget, baseline and findings.
+#[derive(Debug)]
+pub struct RouteShadow {
+    id: Arc<str>,
+    settings: ShadowConfig,
+    /// The diff table the rules were compiled from (to notice a change on reload).
+    diff: Option<DiffConfig>,
+    rules: DiffRules,
+    /// Copies waiting or running; a permit per copy, `queue + concurrency` in all.
+    queue: Arc<Semaphore>,
+    /// Candidate calls in flight.
+    slots: Arc<Semaphore>,
+    baseline: Mutex<NoiseBaseline>,
+    summary: Mutex<summary::Summary>,
+}
+
+impl Shadows {
+    /// The state of route `id`, created (or re-budgeted after a settings change) as needed.
+    pub fn route(
+        &self,
+        id: &Arc<str>,
+        settings: &ShadowConfig,
+        diff: Option<&DiffConfig>,
+    ) -> Arc<RouteShadow> {
+        let mut routes = lock(&self.routes);
+        if let Some(existing) = routes.get(id) {
+            if existing.settings == *settings && existing.diff.as_ref() == diff {
+                return existing.clone();
+            }
+        }
+        // Validation compiled these rules already; a table that fails here gets the defaults.
+        let rules = diff
+            .map_or_else(|| Ok(DiffRules::default()), DiffRules::new)
+            .unwrap_or_default();
+        let previous = routes.get(id).cloned();
+        let fresh = Arc::new(RouteShadow {
+            id: id.clone(),
+            settings: settings.clone(),
+            diff: diff.cloned(),
+            rules,
+            queue: Arc::new(Semaphore::new(settings.queue + settings.concurrency)),
+            slots: Arc::new(Semaphore::new(settings.concurrency)),
+            baseline: Mutex::new(
+                previous
+                    .as_ref()
+                    .map(|p| lock(&p.baseline).clone())
+                    .unwrap_or_default(),
+            ),
+            summary: Mutex::new(
+                previous
+                    .map(|p| std::mem::take(&mut *lock(&p.summary)))
+                    .unwrap_or_default(),
+            ),
+        });
+        routes.insert(id.clone(), fresh.clone());
+        fresh
+    }
+
+    /// Summaries of every route that has shadow state.
+    pub fn summaries(&self) -> Vec<SummaryView> {
+        let routes: Vec<Arc<RouteShadow>> = lock(&self.routes).values().cloned().collect();
+        let mut views: Vec<SummaryView> = routes.iter().map(|r| r.view()).collect();
+        views.sort_by(|a, b| a.route.cmp(&b.route));
+        views
+    }
+
+    /// Recent records of `route` (or of all routes), newest first.
+    pub fn recent(&self, route: Option<&str>, limit: usize, verdict: Option<&str>) -> Vec<Record> {
+        let routes: Vec<Arc<RouteShadow>> = lock(&self.routes)
+            .values()
+            .filter(|r| route.is_none_or(|id| &*r.id == id))
+            .cloned()
+            .collect();
+        let mut records: Vec<Record> = routes
+            .iter()
+            .flat_map(|r| lock(&r.summary).recent(limit, verdict))
+            .collect();
+        records.sort_by(|a, b| b.at.cmp(&a.at));
+        records.truncate(limit);
+        records
+    }
+
+    /// The tasks running copies (for shutdown).
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
+    }
+}
+
+impl RouteShadow {
+    /// The route's settings.
+    pub fn settings(&self) -> &ShadowConfig {
+        &self.settings
+    }
+
+    /// Most bytes of an answer kept for comparison.
+    pub fn compare_limit(&self) -> usize {
+        CAPTURE_LIMIT
+    }
+
+    /// Counts a request that was not mirrored, keeping a record unless it was merely
+    /// sampled out (those are only counted).
+    pub fn skip(&self, reason: SkipReason, method: &http::Method, path: &str, correlation: &str) {
+        if reason == SkipReason::SampledOut {
+            lock(&self.summary).count_skip(reason);
+            return;
+        }
+        self.finish(
+            mirror::skipped_record(&self.id, reason, method, path, correlation),
+            Some(reason),
+        );
+    }
+
+    fn finish(&self, record: Record, reason: Option<SkipReason>) {
+        if record.verdict == "regression" {
+            tracing::debug!(route = %self.id, correlation = %record.correlation, differences = record.total_differences, "shadow regression");
+        }
+        lock(&self.summary).add(record, reason);
+    }
+
+    fn view(&self) -> SummaryView {
+        let samples = lock(&self.baseline).samples();
+        lock(&self.summary).view(&self.id, samples)
+    }
+}
+
+/// Locks a mutex, recovering the data if a holder panicked (every critical section here
+/// leaves the data consistent).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
