@@ -211,7 +211,10 @@ mod tests {
         let app = router();
         let missing = get(&app, "/misc/nope").await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND);
-        assert_eq!(missing.text(), r#"{"code":"not_found","error":"no page at /misc/nope"}"#);
+        assert_eq!(
+            missing.text(),
+            r#"{"error":"no page at /misc/nope","code":"not_found"}"#
+        );
         let req = axum::http::Request::post("/misc/health")
             .body(axum::body::Body::empty())
             .unwrap();

@@ -52,7 +52,9 @@ fn page(price: &str) -> Vec<u8> {
             "  <div class=\"row\" id=\"r{i}\">\n    <span>Item {i}</span> <!-- c -->\n  </div>\n"
         ));
     }
-    html.push_str(&format!("<p class='total'>Total: {price}</p></body></html>"));
+    html.push_str(&format!(
+        "<p class='total'>Total: {price}</p></body></html>"
+    ));
     html.into_bytes()
 }
 
@@ -65,7 +67,10 @@ fn bench(c: &mut Criterion) {
     })
     .unwrap_or_default();
 
-    let (a, b) = (answer("application/json", list(0, false)), answer("application/json", list(1, false)));
+    let (a, b) = (
+        answer("application/json", list(0, false)),
+        answer("application/json", list(1, false)),
+    );
     c.bench_function("json 1000 items, ordered", |bench| {
         bench.iter(|| compare(black_box(&a), black_box(&b), &rules))
     });
@@ -80,7 +85,10 @@ fn bench(c: &mut Criterion) {
     c.bench_function("json 1000 items, gzip vs identity, equal", |bench| {
         bench.iter(|| compare(black_box(&a), black_box(&zipped), &rules))
     });
-    let (x, y) = (answer("text/html", page("10.00")), answer("text/html", page("12.00")));
+    let (x, y) = (
+        answer("text/html", page("10.00")),
+        answer("text/html", page("12.00")),
+    );
     c.bench_function("html 200 KiB, one change", |bench| {
         bench.iter(|| compare(black_box(&x), black_box(&y), &rules))
     });

@@ -132,10 +132,7 @@ pub fn compare(legacy: &Observed, candidate: &Observed, rules: &DiffRules) -> Co
     let mut sink = report::Sink::new(rules);
     if legacy.status != candidate.status {
         sink.push_checked("/status", || {
-            (
-                Some(legacy.status.into()),
-                Some(candidate.status.into()),
-            )
+            (Some(legacy.status.into()), Some(candidate.status.into()))
         });
     }
     headers::compare(&legacy.headers, &candidate.headers, &mut sink);

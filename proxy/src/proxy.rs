@@ -17,6 +17,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::config::RouteMode;
 use crate::forward::{self, ClientSide, ForwardError, ProxyBody, headers};
@@ -84,6 +85,21 @@ impl Shared {
         request: Request<Incoming>,
         peer: Peer,
     ) -> Response<ProxyBody> {
+        // A span per request at debug level: free unless someone asks for it (RUST_LOG).
+        let span = tracing::debug_span!(
+            "request",
+            client = %peer.addr,
+            correlation = tracing::field::Empty,
+            route = tracing::field::Empty
+        );
+        self.handle_in_span(request, peer).instrument(span).await
+    }
+
+    async fn handle_in_span(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        peer: Peer,
+    ) -> Response<ProxyBody> {
         let started = Instant::now();
         let snapshot = self.snapshot.load_full();
         let method = request.method().clone();
@@ -144,8 +160,13 @@ impl Shared {
             &parts.headers,
         );
         let correlation = headers::ensure_request_id(&mut parts.headers, &self.ids);
+        let span = tracing::Span::current();
+        span.record("correlation", correlation.as_str());
         let route = found.as_ref().map(|m| m.route);
         trail.route = route.map(|r| r.id.clone());
+        if let Some(route) = route {
+            span.record("route", &*route.id);
+        }
         let bucket = route.map(|r| user_bucket(r, &parts.headers, peer.addr.ip(), &correlation));
         let side = match (route, bucket) {
             (Some(route), Some(bucket)) => choose_side(route, bucket),

@@ -17,6 +17,7 @@ use crate::config::Diagnostics;
 use crate::listen::{self, Limits, TlsError};
 use crate::proxy::Shared;
 use crate::reload::{self, Outcome, Reloader, Trigger};
+use crate::shadow::CorpusSettings;
 
 /// Why the proxy could not start.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +109,9 @@ async fn start_with(path: PathBuf, snapshot: reload::Snapshot) -> Result<Handle,
 
     let shutdown = CancellationToken::new();
     let shared = Arc::new(Shared::new(snapshot, shutdown.clone()));
+    if let Some(corpus) = CorpusSettings::from_config(&raw.shadow, &base_dir) {
+        shared.shadows().start_corpus(corpus);
+    }
     let reloader = Arc::new(Reloader::new(path, shared.clone()));
     let mut tasks = JoinSet::new();
 
@@ -192,5 +196,10 @@ impl Handle {
                 "abandoning shadow comparisons still in flight"
             );
         }
+        // Last: the copies that just ended may have captured regressions.
+        self.shared
+            .shadows()
+            .close_corpus(std::time::Duration::from_secs(5))
+            .await;
     }
 }

@@ -13,6 +13,7 @@
 //! where legacy disagrees with itself (timestamps, request ids) the route learns noise, so a
 //! mismatch there is `noise`, not `regression`.
 
+pub mod corpus;
 mod mirror;
 pub mod policy;
 pub mod summary;
@@ -20,13 +21,16 @@ pub mod tee;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use arc_swap::ArcSwapOption;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{DiffConfig, ShadowConfig};
 use crate::diff::{DiffRules, NoiseBaseline};
 
+pub use corpus::{Corpus, CorpusCounts, CorpusSettings};
 pub use mirror::{Mirror, Primary};
 pub use policy::SkipReason;
 pub use summary::{Record, SummaryView};
@@ -40,6 +44,10 @@ pub const CAPTURE_LIMIT: usize = 8 * 1024 * 1024;
 pub struct Shadows {
     routes: Mutex<HashMap<Arc<str>, Arc<RouteShadow>>>,
     tasks: TaskTracker,
+    /// Where regressions are captured, once started (see [`Shadows::start_corpus`]).
+    corpus: ArcSwapOption<Corpus>,
+    /// The corpus writer: it ends after the copies, so it outlives `tasks`.
+    writers: TaskTracker,
 }
 
 /// One route's budget, baseline and findings.
@@ -103,7 +111,15 @@ impl Shadows {
     /// Summaries of every route that has shadow state.
     pub fn summaries(&self) -> Vec<SummaryView> {
         let routes: Vec<Arc<RouteShadow>> = lock(&self.routes).values().cloned().collect();
-        let mut views: Vec<SummaryView> = routes.iter().map(|r| r.view()).collect();
+        let corpus = self.corpus.load();
+        let mut views: Vec<SummaryView> = routes
+            .iter()
+            .map(|r| {
+                let mut view = r.view();
+                view.corpus = corpus.as_ref().map(|c| c.counts(&r.id));
+                view
+            })
+            .collect();
         views.sort_by(|a, b| a.route.cmp(&b.route));
         views
     }
@@ -127,6 +143,26 @@ impl Shadows {
     /// The tasks running copies (for shutdown).
     pub fn tasks(&self) -> &TaskTracker {
         &self.tasks
+    }
+
+    /// Starts capturing regressions into the corpus (once, when the proxy starts).
+    pub fn start_corpus(&self, settings: CorpusSettings) {
+        tracing::info!(folder = %settings.folder.display(), max = settings.max, "capturing shadow regressions");
+        let corpus = Corpus::start(settings, &self.writers);
+        self.corpus.store(Some(Arc::new(corpus)));
+    }
+
+    /// Stops capturing and waits (up to `grace`) until what was captured is on disk. Call it
+    /// once the copies have ended, so none of theirs is lost.
+    pub async fn close_corpus(&self, grace: Duration) {
+        self.corpus.store(None);
+        self.writers.close();
+        if tokio::time::timeout(grace, self.writers.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("abandoning shadow corpus captures not yet written");
+        }
     }
 }
 

@@ -4,7 +4,9 @@
 //!
 //! - [`Legacy`]: legacy-shim in-process.
 //! - [`Proxy`]: strangler in-process from a routes.toml written to a temp folder.
-//! - [`fake`]: misbehaving upstreams (hanging, closing mid-body, recording).
+//! - [`fake`]: misbehaving upstreams (hanging, closing mid-body, resetting, failing, recording).
+//! - [`candidate`]: stand-ins for an extracted service in shadow tests (recording whole
+//!   requests, answering when told; relaying to legacy-shim with one deliberate bug).
 //! - [`named`]: a well-behaved upstream answering its own name, counting what reached it.
 //! - [`wait`]: polling a condition with a deadline; the admin API's reload state.
 //! - [`exchange`]: exact HTTP exchanges (h1/h2, clear/TLS), direct-vs-proxied comparison, [`exchange::Twins`].
@@ -14,6 +16,7 @@
 // Test support: a fixture that cannot start should fail the test at once, with its reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod candidate;
 pub mod exchange;
 pub mod fake;
 pub mod named;

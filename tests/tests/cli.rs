@@ -510,7 +510,7 @@ fn flip_keeps_comments_and_layout() {
     assert_eq!(
         changed,
         [
-            ("mode = \"legacy\"", "mode = \"canary\""),
+            ("mode = \"shadow\"", "mode = \"canary\""),
             (
                 "canary = { percent = 10, key = \"cookie:session\" }",
                 "canary = { percent = 25, key = \"cookie:session\" }"

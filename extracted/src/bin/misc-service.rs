@@ -32,10 +32,15 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    let listener = TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}; is something else running there?", args.listen))?;
-    let addr = listener.local_addr().context("cannot read the bound address")?;
+    let listener = TcpListener::bind(&args.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}; is something else running there?",
+            args.listen
+        )
+    })?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
     tracing::info!(%addr, stable = args.stable, defect = args.defect, "misc service listening");
     let options = extracted::misc::Options {
         vary: !args.stable,

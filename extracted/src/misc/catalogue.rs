@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use super::clock::Clock;
 
 /// (sku, name, description, price in cents, stock) — the monolith's seed catalogue.
+#[rustfmt::skip]
 const PRODUCTS: &[(&str, &str, &str, i64, i64)] = &[
     ("RED-CHAIR", "Red Chair", "A sturdy beech chair, lacquered a deep red.", 4999, 20),
     ("BLUE-LAMP", "Blue Lamp", "Desk lamp with a cobalt enamel shade.", 2950, 15),
@@ -32,13 +33,28 @@ const PRODUCTS: &[(&str, &str, &str, i64, i64)] = &[
 ];
 
 /// The lines (sku, quantity) of the orders the monolith seeds, oldest first.
-const SEED_ORDERS: &[&[(&str, i64)]] = &[&[("CERAMIC-MUG", 4)], &[("RED-CHAIR", 2), ("PINE-SHELF", 1)]];
+const SEED_ORDERS: &[&[(&str, i64)]] = &[
+    &[("CERAMIC-MUG", 4)],
+    &[("RED-CHAIR", 2), ("PINE-SHELF", 1)],
+];
 
-/// (id, width, height, from colour, to colour) of the monolith's generated seed pictures.
-const PICTURES: &[(&str, u32, u32, [u8; 3], [u8; 3])] = &[
-    ("img-1", 64, 48, [200, 30, 40], [255, 200, 120]),
-    ("img-2", 48, 64, [20, 40, 160], [150, 220, 255]),
-    ("img-3", 96, 96, [20, 110, 40], [210, 240, 150]),
+/// One of the monolith's generated seed pictures: a diagonal gradient.
+struct SeedPicture {
+    id: &'static str,
+    width: u32,
+    height: u32,
+    /// Colour of the top-left corner.
+    from: [u8; 3],
+    /// Colour of the bottom-right corner.
+    to: [u8; 3],
+}
+
+/// The monolith's seed pictures, by id.
+#[rustfmt::skip]
+const PICTURES: &[SeedPicture] = &[
+    SeedPicture { id: "img-1", width: 64, height: 48, from: [200, 30, 40], to: [255, 200, 120] },
+    SeedPicture { id: "img-2", width: 48, height: 64, from: [20, 40, 160], to: [150, 220, 255] },
+    SeedPicture { id: "img-3", width: 96, height: 96, from: [20, 110, 40], to: [210, 240, 150] },
 ];
 
 /// The currency every seed price is in.
@@ -146,8 +162,8 @@ impl Catalogue {
     pub(crate) fn picture(&self, id: &str) -> Option<DynamicImage> {
         PICTURES
             .iter()
-            .find(|(known, ..)| *known == id)
-            .map(|&(_, w, h, from, to)| DynamicImage::ImageRgb8(gradient(w, h, from, to)))
+            .find(|p| p.id == id)
+            .map(|p| DynamicImage::ImageRgb8(gradient(p.width, p.height, p.from, p.to)))
     }
 }
 
@@ -169,7 +185,11 @@ fn gradient(width: u32, height: u32, from: [u8; 3], to: [u8; 3]) -> RgbImage {
             let (a, b) = (u32::from(a), u32::from(b));
             ((a * (span - t) + b * t) / span) as u8
         };
-        Rgb([mix(from[0], to[0]), mix(from[1], to[1]), mix(from[2], to[2])])
+        Rgb([
+            mix(from[0], to[0]),
+            mix(from[1], to[1]),
+            mix(from[2], to[2]),
+        ])
     })
 }
 

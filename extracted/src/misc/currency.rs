@@ -7,7 +7,7 @@
 //! 4. `result = round2(amount × rate)`: the exact product rounded half away from zero to
 //!    2 decimals — or half-to-even with the `defect` knob (see `Options::defect`).
 //!
-//! The answer is `{"amount","as_of","from","rate","result","to"}` in that order, numbers
+//! The answer is `{"from","to","amount","rate","result","as_of"}` in that order, numbers
 //! printed as the monolith prints them (through an `f64`: `10` → `10.0`, `1562.50` → `1562.5`).
 
 use axum::Json;
@@ -74,12 +74,12 @@ impl From<ConversionError> for Problem {
 /// The answer, fields in the monolith's wire order.
 #[derive(Serialize)]
 struct Converted {
-    amount: Value,
-    as_of: String,
     from: &'static str,
+    to: &'static str,
+    amount: Value,
     rate: Value,
     result: Value,
-    to: &'static str,
+    as_of: String,
 }
 
 /// How the result is rounded to the cent.
@@ -102,8 +102,7 @@ pub(crate) async fn convert(
     let from = currency("from", query.from.as_deref())?;
     let to = currency("to", query.to.as_deref())?;
     let amount_text = query.amount.ok_or(ConversionError::Missing("amount"))?;
-    let amount =
-        parse_amount(&amount_text).ok_or(ConversionError::InvalidAmount(amount_text))?;
+    let amount = parse_amount(&amount_text).ok_or(ConversionError::InvalidAmount(amount_text))?;
     let rounding = if service.options().defect {
         Rounding::HalfToEven
     } else {
@@ -112,15 +111,15 @@ pub(crate) async fn convert(
     let rate = cross_rate(from.1, to.1);
     let result = convert_amount(amount, rate, rounding);
     Ok(Json(Converted {
-        amount: number(amount),
-        as_of: service.clock().timestamp(),
         from: from.0,
+        to: to.0,
+        amount: number(amount),
         rate: number(Decimal {
             units: rate,
             scale: RATE_SCALE,
         }),
         result: number(result),
-        to: to.0,
+        as_of: service.clock().timestamp(),
     }))
 }
 
@@ -178,12 +177,20 @@ fn div_round(n: i128, d: i128, rounding: Rounding) -> i128 {
         Rounding::HalfAwayFromZero => twice >= d,
         Rounding::HalfToEven => twice > d || (twice == d && quotient % 2 != 0),
     };
-    if away { quotient + n.signum() } else { quotient }
+    if away {
+        quotient + n.signum()
+    } else {
+        quotient
+    }
 }
 
 /// `to / from` in millionths, rounded half away from zero (never affected by the defect).
 fn cross_rate(from: i128, to: i128) -> i128 {
-    div_round(to * 10_i128.pow(RATE_SCALE), from, Rounding::HalfAwayFromZero)
+    div_round(
+        to * 10_i128.pow(RATE_SCALE),
+        from,
+        Rounding::HalfAwayFromZero,
+    )
 }
 
 /// `amount × rate` rounded to 2 decimals.
@@ -233,13 +240,24 @@ mod tests {
     fn convert_text(amount: &str, from: &str, to: &str, rounding: Rounding) -> String {
         let rate = |code: &str| RATES.iter().find(|(c, _)| *c == code).map_or(0, |r| r.1);
         let amount = parse_amount(amount).unwrap();
-        text(convert_amount(amount, cross_rate(rate(from), rate(to)), rounding))
+        text(convert_amount(
+            amount,
+            cross_rate(rate(from), rate(to)),
+            rounding,
+        ))
     }
 
     #[test]
     fn rounding_rules() {
         use Rounding::{HalfAwayFromZero as Away, HalfToEven as Even};
-        for (n, away, even) in [(5, 1, 0), (-5, -1, 0), (4, 0, 0), (-15, -2, -2), (25, 3, 2), (26, 3, 3)] {
+        for (n, away, even) in [
+            (5, 1, 0),
+            (-5, -1, 0),
+            (4, 0, 0),
+            (-15, -2, -2),
+            (25, 3, 2),
+            (26, 3, 3),
+        ] {
             assert_eq!(div_round(n, 10, Away), away, "{n}");
             assert_eq!(div_round(n, 10, Even), even, "{n}");
         }
@@ -253,16 +271,39 @@ mod tests {
         assert_eq!(convert_text("-0.005", "USD", "USD", away), "-0.01");
         assert_eq!(convert_text("1", "EUR", "USD", away), "1.09");
         assert_eq!(convert_text("10", "USD", "JPY", away), "1562.50");
-        assert_eq!(convert_text("999999999.999999", "USD", "SEK", away), "10450000000.00");
-        assert_eq!(convert_text("0.125", "USD", "USD", Rounding::HalfToEven), "0.12");
+        assert_eq!(
+            convert_text("999999999.999999", "USD", "SEK", away),
+            "10450000000.00"
+        );
+        assert_eq!(
+            convert_text("0.125", "USD", "USD", Rounding::HalfToEven),
+            "0.12"
+        );
     }
 
     #[test]
     fn amounts_are_parsed_strictly() {
-        for bad in ["", "-", "abc", "1e3", "1.", ".5", "1.2345678", "1234567890", "1,5", " 1"] {
+        for bad in [
+            "",
+            "-",
+            "abc",
+            "1e3",
+            "1.",
+            ".5",
+            "1.2345678",
+            "1234567890",
+            "1,5",
+            " 1",
+        ] {
             assert_eq!(parse_amount(bad), None, "{bad:?}");
         }
-        assert_eq!(parse_amount("+0.50"), Some(Decimal { units: 50, scale: 2 }));
+        assert_eq!(
+            parse_amount("+0.50"),
+            Some(Decimal {
+                units: 50,
+                scale: 2
+            })
+        );
     }
 
     #[tokio::test]
@@ -271,7 +312,7 @@ mod tests {
         assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(
             reply.text(),
-            r#"{"amount":10.0,"as_of":"2026-01-01T00:00:00Z","from":"USD","rate":156.25,"result":1562.5,"to":"JPY"}"#
+            r#"{"from":"USD","to":"JPY","amount":10.0,"rate":156.25,"result":1562.5,"as_of":"2026-01-01T00:00:00Z"}"#
         );
     }
 
@@ -279,7 +320,10 @@ mod tests {
     async fn the_defect_rounds_half_to_even() {
         let uri = "/misc/currency?from=USD&to=USD&amount=0.125";
         assert_eq!(get(&router(), uri).await.json()["result"], 0.13);
-        let defective = router_with(Options { vary: false, defect: true });
+        let defective = router_with(Options {
+            vary: false,
+            defect: true,
+        });
         assert_eq!(get(&defective, uri).await.json()["result"], 0.12);
     }
 

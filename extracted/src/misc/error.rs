@@ -1,8 +1,8 @@
 //! `Problem`: the single place where a failed request becomes the client's answer.
 //!
 //! A status, a stable machine-readable `code` and a short message, rendered as the
-//! monolith's misc error JSON: `{"code": …, "error": …}` (in that order — the monolith's
-//! `serde_json` maps sort their keys). Internal details are logged, never shown.
+//! monolith's misc error JSON: `{"error": …, "code": …}`, in that order. Internal details are
+//! logged, never shown.
 
 use axum::Json;
 use axum::http::{Method, StatusCode, Uri};
@@ -20,8 +20,8 @@ pub(crate) struct Problem {
 /// The JSON body of a `Problem`, fields in the monolith's wire order.
 #[derive(Serialize)]
 struct ProblemBody<'a> {
-    code: &'a str,
     error: &'a str,
+    code: &'a str,
 }
 
 impl Problem {
@@ -61,8 +61,8 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let body = ProblemBody {
-            code: self.code,
             error: &self.message,
+            code: self.code,
         };
         (self.status, Json(body)).into_response()
     }
@@ -97,7 +97,7 @@ mod tests {
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(
             body.as_ref(),
-            br#"{"code":"bad_rows","error":"rows must be \"whole\""}"#
+            br#"{"error":"rows must be \"whole\"","code":"bad_rows"}"#
         );
     }
 }

@@ -1,6 +1,6 @@
 //! `GET /misc/health`: liveness for load balancers and the proxy.
 //!
-//! Same shape as the monolith's: `{"status","time","uptime_seconds","version"}`, in that
+//! Same shape as the monolith's: `{"status","version","uptime_seconds","time"}`, in that
 //! order, with `Cache-Control: no-store`. `uptime_seconds` counts from this service's start
 //! and `version` is this crate's, so both may legitimately differ from the monolith's when
 //! the clock runs (they are equal when stable and while the versions agree).
@@ -18,18 +18,18 @@ use super::Service;
 #[derive(Serialize)]
 struct Health {
     status: &'static str,
-    time: String,
-    uptime_seconds: u64,
     version: &'static str,
+    uptime_seconds: u64,
+    time: String,
 }
 
 /// `GET /misc/health` → 200 `{"status": "ok", …}`.
 pub(crate) async fn health(State(service): State<Service>) -> Response {
     let body = Health {
         status: "ok",
-        time: service.clock().timestamp(),
-        uptime_seconds: service.clock().uptime_seconds(),
         version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: service.clock().uptime_seconds(),
+        time: service.clock().timestamp(),
     };
     let mut response = Json(body).into_response();
     response
@@ -51,7 +51,7 @@ mod tests {
         assert_eq!(reply.header("content-type"), "application/json");
         assert_eq!(reply.header("cache-control"), "no-store");
         let expected = format!(
-            r#"{{"status":"ok","time":"2026-01-01T00:00:00Z","uptime_seconds":0,"version":"{}"}}"#,
+            r#"{{"status":"ok","version":"{}","uptime_seconds":0,"time":"2026-01-01T00:00:00Z"}}"#,
             env!("CARGO_PKG_VERSION")
         );
         assert_eq!(reply.text(), expected);

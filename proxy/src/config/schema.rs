@@ -28,6 +28,9 @@ pub struct RawConfig {
     /// Routes, in file order; precedence comes from specificity, not order.
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+    /// Settings shared by every shadowed route (the mismatch corpus).
+    #[serde(default)]
+    pub shadow: GlobalShadowConfig,
     /// Where events go.
     #[serde(default)]
     pub bus: BusConfig,
@@ -311,6 +314,29 @@ impl Default for ShadowConfig {
             baseline: default_shadow_baseline(),
             remove_headers: Vec::new(),
             set_headers: BTreeMap::new(),
+        }
+    }
+}
+
+/// `[shadow]`: what every shadowed route shares. Read when the proxy starts; a change needs
+/// a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GlobalShadowConfig {
+    /// Folder of the mismatch corpus: every `regression` is captured there (request, both
+    /// answers, differences) as JSON lines per route, for `strangler replay`. Relative to the
+    /// config file's folder.
+    pub corpus: String,
+    /// Most bytes the corpus folder holds; past it, the oldest segment goes (and its captures
+    /// are counted as dropped). `0` turns capturing off.
+    pub corpus_max: ByteSize,
+}
+
+impl Default for GlobalShadowConfig {
+    fn default() -> Self {
+        Self {
+            corpus: "data/diffs".into(),
+            corpus_max: ByteSize(64 * 1024 * 1024),
         }
     }
 }

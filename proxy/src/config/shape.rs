@@ -148,6 +148,7 @@ static ROUTE: Shape = Shape::Table(&[
     opt("max_request_body", &SIZE),
     opt("diff", &DIFF),
 ]);
+static SHADOW_SHARED: Shape = Shape::Table(&[opt("corpus", &STR), opt("corpus_max", &SIZE)]);
 static BUS: Shape = Shape::Table(&[
     opt("kind", &Shape::Enum(&["none", "log", "nats", "redis"])),
     opt("path", &STR),
@@ -163,6 +164,7 @@ static ROOT_FIELDS: &[Field] = &[
     opt("admin", &ADMIN),
     opt("upstreams", &Shape::Map(&UPSTREAM)),
     opt("routes", &Shape::List(&ROUTE)),
+    opt("shadow", &SHADOW_SHARED),
     opt("bus", &BUS),
     opt("log", &LOG),
 ];

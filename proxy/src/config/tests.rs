@@ -161,6 +161,19 @@ fn log_bus_gets_a_default_path() {
 }
 
 #[test]
+fn shadow_table_defaults_and_values() {
+    let config = from_toml_str(HEAD, "t.toml").unwrap();
+    assert_eq!(config.raw().shadow.corpus, "data/diffs");
+    assert_eq!(config.raw().shadow.corpus_max, ByteSize(64 << 20));
+    let text = format!("{HEAD}[shadow]\ncorpus = \"x/diffs\"\ncorpus_max = \"1MiB\"\n");
+    let config = from_toml_str(&text, "t.toml").unwrap();
+    assert_eq!(config.raw().shadow.corpus, "x/diffs");
+    assert_eq!(config.raw().shadow.corpus_max, ByteSize(1 << 20));
+    let off = format!("{HEAD}[shadow]\ncorpus_max = 0\n");
+    assert!(from_toml_str(&off, "t.toml").is_ok());
+}
+
+#[test]
 fn shape_knows_every_schema_key() {
     let route = RouteConfig {
         id: "r".into(),
@@ -214,6 +227,10 @@ fn shape_knows_every_schema_key() {
         },
         upstreams: [("legacy".to_owned(), upstream)].into(),
         routes: vec![route],
+        shadow: GlobalShadowConfig {
+            corpus: "corpus".into(),
+            corpus_max: ByteSize(1 << 20),
+        },
         bus: BusConfig {
             kind: BusKind::Nats,
             path: Some("p".into()),

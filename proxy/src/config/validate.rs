@@ -19,6 +19,10 @@ use super::units::ByteSize;
 /// Where a `log` bus writes when the file names no `path`.
 pub(crate) const DEFAULT_BUS_PATH: &str = "data/events";
 
+/// Smallest non-zero `shadow.corpus_max`: a corpus smaller than this would rotate away most
+/// captures as soon as they are written.
+const MIN_CORPUS: u64 = 64 * 1024;
+
 /// Fills documented defaults into `raw`, then checks it; relative file paths are resolved
 /// against `base_dir`.
 pub(crate) fn check(raw: &mut RawConfig, base_dir: &Path, locator: &Locator) -> Vec<Diagnostic> {
@@ -73,6 +77,7 @@ impl Checks<'_> {
                 );
             }
         }
+        self.shadow();
         self.bus();
         self.log();
         self.routes();
@@ -209,6 +214,31 @@ impl Checks<'_> {
                 key,
                 "must be greater than 0",
                 "write a size such as \"64KiB\" or \"10MiB\"",
+            );
+        }
+    }
+
+    /// `[shadow]`: the corpus folder must be named; its cap must hold at least one capture.
+    fn shadow(&mut self) {
+        let shadow = &self.raw.shadow;
+        let path = KeyPath::default().key("shadow");
+        if shadow.corpus.trim().is_empty() {
+            self.push(
+                path.key("corpus"),
+                "the corpus folder is empty",
+                "e.g. corpus = \"data/diffs\" (relative to the config file's folder)",
+            );
+        }
+        let max = shadow.corpus_max.bytes();
+        if max != 0 && max < MIN_CORPUS {
+            self.push(
+                path.key("corpus_max"),
+                format!(
+                    "{} is too small to hold a capture (at least {})",
+                    shadow.corpus_max,
+                    ByteSize(MIN_CORPUS)
+                ),
+                "write e.g. corpus_max = \"64MiB\", or 0 to capture nothing",
             );
         }
     }

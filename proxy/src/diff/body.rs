@@ -2,12 +2,12 @@
 //!
 //! Both sides must agree on the kind (JSON, HTML, text, other) for a comparison by content;
 //! otherwise (and for other types) the bodies are compared by length and SHA-256, and the
-//! `content-type` header difference tells why. Identical decoded bytes are equal whatever
-//! their type, which is also the fast path.
+//! `content-type` header difference tells why. Identical bytes are equal whatever their type:
+//! the same bytes under the same `Content-Encoding` are not even decoded (the common case).
 
 use bytes::Bytes;
 use http::HeaderMap;
-use http::header::CONTENT_TYPE;
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
 use serde_json::{Value, json};
 
 use super::decode::{Decoded, decode};
@@ -51,14 +51,25 @@ impl Kind {
 
 /// Compares the bodies, reporting at `/body` (or under it, for JSON).
 pub(super) fn compare(legacy: &Observed, candidate: &Observed, sink: &mut Sink<'_>) {
+    // The same bytes under the same encoding: equal without decoding anything.
+    let same_encoding = legacy
+        .headers
+        .get_all(CONTENT_ENCODING)
+        .iter()
+        .eq(candidate.headers.get_all(CONTENT_ENCODING).iter());
+    if same_encoding && legacy.body == candidate.body {
+        return;
+    }
     let max = sink.rules.max_body;
     let a = decode(&legacy.headers, &legacy.body, max);
     let b = decode(&candidate.headers, &candidate.body, max);
     let (a, b) = match (a, b) {
         (Ok(Decoded::Whole(a)), Ok(Decoded::Whole(b))) => (a, b),
-        (Err(_), Err(_)) if legacy.body == candidate.body => return,
         (a, b) => {
-            let (x, y) = (summary(a, &legacy.body, max), summary(b, &candidate.body, max));
+            let (x, y) = (
+                summary(a, &legacy.body, max),
+                summary(b, &candidate.body, max),
+            );
             if x != y {
                 sink.push_checked("/body", || (Some(x), Some(y)));
             }
@@ -78,7 +89,9 @@ pub(super) fn compare(legacy: &Observed, candidate: &Observed, sink: &mut Sink<'
     } else {
         Kind::Bytes
     };
-    let texts = std::str::from_utf8(&a).ok().zip(std::str::from_utf8(&b).ok());
+    let texts = std::str::from_utf8(&a)
+        .ok()
+        .zip(std::str::from_utf8(&b).ok());
     match (kind, texts) {
         (Kind::Json, _) => compare_json(&a, &b, sink),
         (Kind::Html, Some((x, y))) => {
@@ -90,7 +103,9 @@ pub(super) fn compare(legacy: &Observed, candidate: &Observed, sink: &mut Sink<'
             let (x, y) = excerpts(x, y);
             sink.push("/body", "/body", || (Some(x.into()), Some(y.into())));
         }
-        _ => sink.push("/body", "/body", || (Some(fingerprint(&a)), Some(fingerprint(&b)))),
+        _ => sink.push("/body", "/body", || {
+            (Some(fingerprint(&a)), Some(fingerprint(&b)))
+        }),
     }
 }
 

@@ -30,7 +30,11 @@ pub(super) enum Decoded {
 }
 
 /// Decodes `body` as its `Content-Encoding` header says; the error says why it can't be.
-pub(super) fn decode(headers: &HeaderMap, body: &Bytes, max_body: usize) -> Result<Decoded, String> {
+pub(super) fn decode(
+    headers: &HeaderMap,
+    body: &Bytes,
+    max_body: usize,
+) -> Result<Decoded, String> {
     let mut codings: Vec<String> = Vec::new();
     for value in headers.get_all(CONTENT_ENCODING) {
         let text = String::from_utf8_lossy(value.as_bytes());

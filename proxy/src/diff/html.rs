@@ -35,9 +35,7 @@ pub(super) fn normalise(html: &str) -> String {
         };
         push_text(&mut out, html.get(text_start..i).unwrap_or_default());
         let raw_text = match &markup {
-            Markup::Start { name, .. } if name == "script" || name == "style" => {
-                Some(name.clone())
-            }
+            Markup::Start { name, .. } if name == "script" || name == "style" => Some(name.clone()),
             _ => None,
         };
         markup.render(&mut out);
@@ -247,7 +245,10 @@ mod tests {
         let a = r#"<DIV class="a b" id='x' data-n=3 hidden>hi</div>"#;
         let b = r#"<div hidden="" data-n="3" ID="x"   class="a b" >hi</DIV>"#;
         assert_eq!(normalise(a), normalise(b));
-        assert_eq!(normalise(a), r#"<div class="a b" data-n="3" hidden id="x">hi</div>"#);
+        assert_eq!(
+            normalise(a),
+            r#"<div class="a b" data-n="3" hidden id="x">hi</div>"#
+        );
     }
 
     #[test]
@@ -270,7 +271,10 @@ mod tests {
     #[test]
     fn script_content_is_text() {
         let html = "<script>if (a < b && c > d) {}</SCRIPT><p>x</p>";
-        assert_eq!(normalise(html), "<script>if (a < b && c > d) {}</script><p>x</p>");
+        assert_eq!(
+            normalise(html),
+            "<script>if (a < b && c > d) {}</script><p>x</p>"
+        );
     }
 
     #[test]
@@ -278,12 +282,25 @@ mod tests {
         let a = "<ul><li>Price: 10 EUR</li></ul>";
         let b = "<ul>\n  <li>Price: 12 EUR</li>\n</ul>";
         let (x, y) = compare(a, b).unwrap();
-        assert!(x.contains("Price: 10") && y.contains("Price: 12"), "{x} / {y}");
+        assert!(
+            x.contains("Price: 10") && y.contains("Price: 12"),
+            "{x} / {y}"
+        );
     }
 
     #[test]
     fn broken_markup_does_not_panic() {
-        for html in ["<", "<a", "<a b='", "<!--", "</", "<a =x>", "<a\u{e9}=\u{e9}>", "a < b", "<?"] {
+        for html in [
+            "<",
+            "<a",
+            "<a b='",
+            "<!--",
+            "</",
+            "<a =x>",
+            "<a\u{e9}=\u{e9}>",
+            "a < b",
+            "<?",
+        ] {
             let _ = normalise(html);
         }
         assert_eq!(normalise("a < b"), "a < b");

@@ -49,7 +49,11 @@ enum Segment<'v> {
 
 /// Whether step `depth` of rule `rule` accepts `segment`.
 fn step_accepts(rules: &DiffRules, rule: usize, depth: usize, segment: Segment<'_>) -> bool {
-    let Some(step) = rules.rules.get(rule).and_then(|r| r.pattern.steps.get(depth)) else {
+    let Some(step) = rules
+        .rules
+        .get(rule)
+        .and_then(|r| r.pattern.steps.get(depth))
+    else {
         return false;
     };
     match segment {
@@ -175,13 +179,23 @@ impl Walk<'_, '_> {
     fn unordered(&mut self, x: &[Value], y: &[Value], live: &[usize], depth: usize) {
         let mut pool: HashMap<u64, Vec<usize>> = HashMap::with_capacity(y.len());
         for (j, v) in y.iter().enumerate().rev() {
-            let key = fingerprint(self.rules, v, &descend_index(self.rules, live, depth, j), depth + 1);
+            let key = fingerprint(
+                self.rules,
+                v,
+                &descend_index(self.rules, live, depth, j),
+                depth + 1,
+            );
             pool.entry(key).or_default().push(j);
         }
         let mut matched = vec![false; y.len()];
         let mut leftover = Vec::new();
         for (i, v) in x.iter().enumerate() {
-            let key = fingerprint(self.rules, v, &descend_index(self.rules, live, depth, i), depth + 1);
+            let key = fingerprint(
+                self.rules,
+                v,
+                &descend_index(self.rules, live, depth, i),
+                depth + 1,
+            );
             match pool.get_mut(&key).and_then(Vec::pop) {
                 Some(j) => {
                     if let Some(m) = matched.get_mut(j) {

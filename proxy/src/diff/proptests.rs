@@ -49,7 +49,11 @@ fn observed(value: &Value) -> Observed {
 fn paths(value: &Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
     out.push(prefix.clone());
     let children: Vec<(String, &Value)> = match value {
-        Value::Array(items) => items.iter().enumerate().map(|(i, v)| (i.to_string(), v)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (i.to_string(), v))
+            .collect(),
         Value::Object(map) => map.iter().map(|(k, v)| (k.clone(), v)).collect(),
         _ => Vec::new(),
     };

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::{Comparison, Difference, DiffRules};
+use super::{Comparison, DiffRules, Difference};
 
 /// Distinct shapes of unkept differences remembered; past this a comparison is marked
 /// overflowed and classifies as a regression (it cannot prove otherwise).
@@ -94,7 +94,10 @@ impl Comparison {
             return None;
         }
         let kept = self.differences.iter().map(|d| d.shape.as_str());
-        Some(kept.chain(self.unkept_shapes.iter().map(String::as_str)).collect())
+        Some(
+            kept.chain(self.unkept_shapes.iter().map(String::as_str))
+                .collect(),
+        )
     }
 }
 
@@ -174,7 +177,10 @@ mod tests {
         let b = format!("{}price: 12 euros{}", "x".repeat(100), "y".repeat(200));
         let (ea, eb) = excerpts(&a, &b);
         assert!(ea.starts_with('…') && ea.ends_with('…'), "{ea}");
-        assert!(ea.contains("price: 10") && eb.contains("price: 12"), "{ea} {eb}");
+        assert!(
+            ea.contains("price: 10") && eb.contains("price: 12"),
+            "{ea} {eb}"
+        );
         assert!(ea.chars().count() <= BEFORE + AFTER + 2);
     }
 

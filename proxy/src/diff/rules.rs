@@ -200,8 +200,9 @@ fn check_scope(pattern: Pattern, text: &str, purpose: Purpose) -> Result<Pattern
             steps.len() == 2
                 && match &steps[1] {
                     Step::Any => true,
-                    Step::Key(name) => HeaderName::from_bytes(name.as_bytes())
-                        .is_ok_and(|h| h.as_str() == name),
+                    Step::Key(name) => {
+                        HeaderName::from_bytes(name.as_bytes()).is_ok_and(|h| h.as_str() == name)
+                    }
                 }
         }
         (Purpose::Ignore, Some("body")) => true,

@@ -4,15 +4,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
+use http::uri::PathAndQuery;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, request};
 use http_body_util::BodyExt;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::corpus::{Corpus, Exchange, Mismatch};
 use super::policy::{SkipReason, is_safe};
 use super::summary::{Entry, Latency, Record, ms, now_rfc3339};
 use super::tee::{Capture, Captured, Tee};
 use super::{RouteShadow, Shadows, lock};
-use crate::diff::{self, Observed};
+use crate::diff::{self, Observed, Verdict};
 use crate::forward::{Buffered, Prepared, ProxyBody, Upstream};
 
 /// Marks every copy, so a candidate can tell a mirrored request (and run writes dry).
@@ -33,6 +35,8 @@ pub struct Mirror {
     relearn: Option<(Arc<Upstream>, request::Parts)>,
     body: CopyBody,
     correlation: String,
+    /// The client's path and query (the copy's may carry the candidate's prefix), for the corpus.
+    client_path: PathAndQuery,
     _queued: OwnedSemaphorePermit,
 }
 
@@ -96,6 +100,11 @@ impl Mirror {
             relearn,
             body: CopyBody::Ready(Bytes::new()),
             correlation: correlation.to_owned(),
+            client_path: parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/")),
             _queued: queued,
         })
     }
@@ -138,10 +147,11 @@ impl Mirror {
 
     /// Sends the copy and compares the answers in a task of its own.
     pub fn spawn(self, shadows: &Shadows, primary: Primary) {
-        shadows.tasks.spawn(self.run(primary));
+        let corpus = shadows.corpus.load_full();
+        shadows.tasks.spawn(self.run(primary, corpus));
     }
 
-    async fn run(self, primary: Primary) {
+    async fn run(self, primary: Primary, corpus: Option<Arc<Corpus>>) {
         let Mirror {
             route,
             candidate,
@@ -149,8 +159,11 @@ impl Mirror {
             relearn,
             body,
             correlation,
+            client_path,
             _queued,
         } = self;
+        // Kept for the corpus only: the copy's head goes to the candidate.
+        let copy_headers = corpus.as_ref().map(|_| parts.headers.clone());
         let method = parts.method.clone();
         let path = path_of(&parts).to_owned();
         let skip = |reason: SkipReason| {
@@ -210,17 +223,37 @@ impl Mirror {
             .iter()
             .map(|d| Entry {
                 pointer: d.pointer.clone(),
-                legacy: d.legacy.clone().unwrap_or(serde_json::Value::Null),
-                candidate: d.candidate.clone().unwrap_or(serde_json::Value::Null),
+                legacy: d.legacy.clone(),
+                candidate: d.candidate.clone(),
                 noise: judged.noise.iter().any(|n| n.pointer == d.pointer),
             })
-            .collect();
+            .collect::<Vec<Entry>>();
+        let at = now_rfc3339();
+        if let (Some(corpus), Some(headers), Verdict::Regression) =
+            (&corpus, &copy_headers, judged.verdict)
+        {
+            let secret: Vec<String> = route.settings.set_headers.keys().cloned().collect();
+            corpus.offer(&Mismatch::new(&Exchange {
+                route: &route.id,
+                correlation: &correlation,
+                at: &at,
+                method: &method,
+                path: client_path.as_str(),
+                headers,
+                body: &body,
+                legacy: &legacy,
+                candidate: &candidate_answer.observed,
+                differences: &differences,
+                total_differences: comparison.total,
+                secret_headers: &secret,
+            }));
+        }
         let record = Record {
             route: route.id.to_string(),
             correlation,
             method: method.to_string(),
             path,
-            at: now_rfc3339(),
+            at,
             verdict: judged.verdict.as_str(),
             reason: None,
             differences,

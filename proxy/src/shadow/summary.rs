@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use super::corpus::CorpusCounts;
 use super::policy::SkipReason;
 
 /// Records kept per route.
@@ -47,10 +48,12 @@ pub struct Record {
 pub struct Entry {
     /// RFC 6901 pointer: `/status`, `/headers/NAME` or `/body/...`.
     pub pointer: String,
-    /// The legacy value.
-    pub legacy: serde_json::Value,
-    /// The candidate value.
-    pub candidate: serde_json::Value,
+    /// The legacy value; absent when legacy had none (a missing key, a header not sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legacy: Option<serde_json::Value>,
+    /// The candidate value; absent when the candidate had none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<serde_json::Value>,
     /// True when the baseline or an ignore rule explains it.
     pub noise: bool,
 }
@@ -105,6 +108,9 @@ pub struct SummaryView {
     pub baseline_samples: u64,
     /// Latency percentiles over the recent comparisons, in ms.
     pub latency: Percentiles,
+    /// What became of the route's captured regressions (absent when capturing is off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corpus: Option<CorpusCounts>,
 }
 
 /// p50/p99 of both sides' total times.
@@ -186,6 +192,7 @@ impl Summary {
                 candidate_p50_ms,
                 candidate_p99_ms,
             },
+            corpus: None,
         }
     }
 }

@@ -222,6 +222,21 @@ const CASES: &[Case] = &[
         &[("E1", "sample 1.5 is out of range")],
     ),
     case(
+        "shadow corpus cap too small",
+        "[shadow]\ncorpus_max = \"1KiB\" # E1\n",
+        &[("E1", "shadow.corpus_max: 1KiB is too small to hold a capture")],
+    ),
+    case(
+        "shadow corpus folder empty",
+        "[shadow]\ncorpus = \" \" # E1\n",
+        &[("E1", "the corpus folder is empty")],
+    ),
+    case(
+        "shadow unknown key",
+        "[shadow]\ncorpse = 1 # E1\n",
+        &[("E1", "did you mean `corpus`?")],
+    ),
+    case(
         "canary key",
         "[[routes]]\nid = \"a\"\nmatch = { path = \"/a\" }\nmode = \"legacy\"\ncanary = { percent = 1, key = \"cookie:\" } # E1\n",
         &[("E1", "invalid canary key \"cookie:\"")],

@@ -266,6 +266,7 @@ fn raw_config() -> impl Strategy<Value = RawConfig> {
                 },
                 upstreams: upstreams.into_iter().collect::<BTreeMap<_, _>>(),
                 routes,
+                shadow: GlobalShadowConfig::default(),
                 bus,
                 log: LogConfig {
                     format: format.into(),
