@@ -1,9 +1,12 @@
-//! The `strangler` command line: `run`, `check`, `routes`, `flip`.
+//! The `strangler` command line: `run`, `check`, `routes`, `flip`, `diffs`, `replay`.
 //!
 //! Every subcommand takes `--config PATH` (default `./routes.toml`). Errors are for people:
 //! what was wrong, where, and what to do; the exit code is 0 on success, 1 otherwise.
 
+mod admin_api;
+mod diffs;
 mod flip;
+mod replay;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -75,6 +78,40 @@ pub enum Command {
         #[arg(long, short, default_value = "routes.toml")]
         config: PathBuf,
     },
+    /// Show what shadowing has found so far, read from the running proxy's admin API.
+    Diffs {
+        /// Only this route.
+        #[arg(long)]
+        route: Option<String>,
+        /// Recent regressions shown at most.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// The admin API's address, instead of `[admin] address` from the routes file.
+        #[arg(long, value_name = "IP:PORT")]
+        admin: Option<String>,
+        /// The routes file.
+        #[arg(long, short, default_value = "routes.toml")]
+        config: PathBuf,
+    },
+    /// Send a route's captured mismatches again, to a (fixed) candidate, and say which are
+    /// resolved: exit 0 when all are, 1 otherwise.
+    Replay {
+        /// The route whose mismatches are replayed.
+        #[arg(long)]
+        route: String,
+        /// Base URL of the candidate, e.g. http://127.0.0.1:9000.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// The corpus folder (default: `[shadow] corpus` of the routes file).
+        #[arg(long, value_name = "DIR")]
+        corpus: Option<PathBuf>,
+        /// Requests in flight at most.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// The routes file.
+        #[arg(long, short, default_value = "routes.toml")]
+        config: PathBuf,
+    },
 }
 
 /// Log output format.
@@ -139,6 +176,31 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
                 config.display()
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Diffs {
+            route,
+            limit,
+            admin,
+            config,
+        } => {
+            diffs::diffs(&config, admin.as_deref(), route.as_deref(), limit).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay {
+            route,
+            to,
+            corpus,
+            concurrency,
+            config,
+        } => {
+            let options = replay::Options {
+                route,
+                to,
+                config,
+                corpus,
+                concurrency,
+            };
+            replay::replay(&options).await
         }
     }
 }

@@ -13,8 +13,12 @@
 //!   specific route wins.
 //! - [`forward`]: the pooled upstream clients, hop-by-hop and `X-Forwarded-*` rules, body
 //!   limits, timeouts and connect retries.
+//! - [`shadow`]: mirroring to the candidate under a per-route budget, comparison records,
+//!   the mismatch corpus.
 //! - [`diff`]: compares a legacy and a candidate answer (status, headers, decoded body by
 //!   content type) and judges the differences against a noise baseline learned from legacy.
+//! - [`events`]: CloudEvents the proxy publishes (exchanges, comparisons, changes) and the
+//!   sinks that carry them (embedded log, NATS JetStream, Redis Streams), with a disk spool.
 //! - [`proxy`]: the request handler, phase by phase, over the live [`reload::Snapshot`].
 //! - [`listen`]: the client listener (HTTP/1.1, h2c, TLS), connection limits, graceful drain.
 //! - [`reload`]: load → validate → compile → swap, on file change, SIGHUP or admin call.
@@ -31,6 +35,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod diff;
+pub mod events;
 pub mod forward;
 pub mod listen;
 pub mod proxy;

@@ -62,8 +62,10 @@ pub struct RouteShadow {
     queue: Arc<Semaphore>,
     /// Candidate calls in flight.
     slots: Arc<Semaphore>,
-    baseline: Mutex<NoiseBaseline>,
-    summary: Mutex<summary::Summary>,
+    /// Learned noise; shared by every budget generation of the route.
+    baseline: Arc<Mutex<NoiseBaseline>>,
+    /// Tallies and recent records; shared by every budget generation of the route.
+    summary: Arc<Mutex<summary::Summary>>,
 }
 
 impl Shadows {
@@ -92,17 +94,15 @@ impl Shadows {
             rules,
             queue: Arc::new(Semaphore::new(settings.queue + settings.concurrency)),
             slots: Arc::new(Semaphore::new(settings.concurrency)),
-            baseline: Mutex::new(
-                previous
-                    .as_ref()
-                    .map(|p| lock(&p.baseline).clone())
-                    .unwrap_or_default(),
-            ),
-            summary: Mutex::new(
-                previous
-                    .map(|p| std::mem::take(&mut *lock(&p.summary)))
-                    .unwrap_or_default(),
-            ),
+            // Shared with the previous state, so copies still in flight on it count here too.
+            baseline: previous
+                .as_ref()
+                .map(|p| p.baseline.clone())
+                .unwrap_or_default(),
+            summary: previous
+                .as_ref()
+                .map(|p| p.summary.clone())
+                .unwrap_or_default(),
         });
         routes.insert(id.clone(), fresh.clone());
         fresh

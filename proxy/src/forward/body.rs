@@ -32,7 +32,10 @@ pub struct Buffered {
 impl Buffered {
     /// A body of these bytes.
     pub fn from_bytes(data: Bytes) -> Self {
-        Self { data, trailers: None }
+        Self {
+            data,
+            trailers: None,
+        }
     }
 
     /// The body's bytes.

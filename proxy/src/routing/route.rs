@@ -7,7 +7,9 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use super::pattern::{Kind, PathPattern, RequestPath};
-use crate::config::{CanaryConfig, Diagnostic, DiffConfig, MatchConfig, RouteConfig, RouteMode, ShadowConfig};
+use crate::config::{
+    CanaryConfig, Diagnostic, DiffConfig, MatchConfig, RouteConfig, RouteMode, ShadowConfig,
+};
 
 /// One compiled route.
 #[derive(Debug, Clone)]

@@ -278,8 +278,8 @@ impl Mismatch {
                 .iter()
                 .map(|d| CapturedDifference {
                     pointer: d.pointer.clone(),
-                    legacy: d.legacy.clone().unwrap_or_default(),
-                    candidate: d.candidate.clone().unwrap_or_default(),
+                    legacy: d.legacy.clone(),
+                    candidate: d.candidate.clone(),
                     noise: d.noise,
                 })
                 .collect(),

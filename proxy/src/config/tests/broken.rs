@@ -224,7 +224,10 @@ const CASES: &[Case] = &[
     case(
         "shadow corpus cap too small",
         "[shadow]\ncorpus_max = \"1KiB\" # E1\n",
-        &[("E1", "shadow.corpus_max: 1KiB is too small to hold a capture")],
+        &[(
+            "E1",
+            "shadow.corpus_max: 1KiB is too small to hold a capture",
+        )],
     ),
     case(
         "shadow corpus folder empty",

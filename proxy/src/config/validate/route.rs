@@ -112,20 +112,38 @@ impl Checks<'_> {
             }
             for (field, value) in [("queue", shadow.queue), ("concurrency", shadow.concurrency)] {
                 if value == 0 {
-                    self.push(key.key(field), format!("{field} must be at least 1"), format!("e.g. {field} = 32"));
+                    self.push(
+                        key.key(field),
+                        format!("{field} must be at least 1"),
+                        format!("e.g. {field} = 32"),
+                    );
                 }
             }
             if shadow.timeout.is_zero() {
-                self.push(key.key("timeout"), "timeout must be longer than 0", "e.g. timeout = \"5s\"");
+                self.push(
+                    key.key("timeout"),
+                    "timeout must be longer than 0",
+                    "e.g. timeout = \"5s\"",
+                );
             }
             for (i, name) in shadow.remove_headers.iter().enumerate() {
                 if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                    self.push(key.key("remove_headers").index(i), format!("`{name}` is not a header name"), "use a header name such as authorization");
+                    self.push(
+                        key.key("remove_headers").index(i),
+                        format!("`{name}` is not a header name"),
+                        "use a header name such as authorization",
+                    );
                 }
             }
             for (name, value) in &shadow.set_headers {
-                if http::HeaderName::from_bytes(name.as_bytes()).is_err() || http::HeaderValue::from_str(value).is_err() {
-                    self.push(key.key("set_headers").key(name), format!("`{name}: {value}` is not a valid header"), "use a header name and a printable value");
+                if http::HeaderName::from_bytes(name.as_bytes()).is_err()
+                    || http::HeaderValue::from_str(value).is_err()
+                {
+                    self.push(
+                        key.key("set_headers").key(name),
+                        format!("`{name}: {value}` is not a valid header"),
+                        "use a header name and a printable value",
+                    );
                 }
             }
         }

@@ -43,7 +43,11 @@ fn mismatch(route: &str, correlation: &str, filler: usize) -> Mismatch {
             ("content-type", "application/json"),
             ("set-cookie", "sid=set-cookie-secret; Path=/; HttpOnly"),
         ],
-        format!("{{\"price_cents\":4999,\"pad\":\"{}\"}}", "x".repeat(filler)).as_bytes(),
+        format!(
+            "{{\"price_cents\":4999,\"pad\":\"{}\"}}",
+            "x".repeat(filler)
+        )
+        .as_bytes(),
     );
     let candidate = answer(200, &[("content-type", "application/json")], &[0xff, 0x00]);
     let differences = [Entry {
@@ -78,7 +82,10 @@ async fn write_all(settings: CorpusSettings, mismatches: &[Mismatch]) -> CorpusC
         // Let the writer keep up: this test is about the cap, not the queue.
         tokio::task::yield_now().await;
     }
-    let route = mismatches.first().map(|m| m.route.clone()).unwrap_or_default();
+    let route = mismatches
+        .first()
+        .map(|m| m.route.clone())
+        .unwrap_or_default();
     let tally = corpus.tally.clone();
     drop(corpus);
     tasks.close();
@@ -122,8 +129,14 @@ async fn secrets_never_reach_the_file() {
     ] {
         assert!(!text.contains(secret), "`{secret}` leaked into:\n{text}");
     }
-    assert!(text.contains("[\"authorization\",\"[redacted]\"]"), "{text}");
-    assert!(text.contains("[\"x-candidate-key\",\"[redacted]\"]"), "{text}");
+    assert!(
+        text.contains("[\"authorization\",\"[redacted]\"]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[\"x-candidate-key\",\"[redacted]\"]"),
+        "{text}"
+    );
     // set-cookie keeps what diff compares: the cookie's name and attributes.
     assert!(text.contains("sid=[redacted]; Path=/; HttpOnly"), "{text}");
     assert!(text.contains("[\"accept\",\"application/json\"]"), "{text}");
@@ -133,7 +146,10 @@ async fn secrets_never_reach_the_file() {
 async fn json_lines_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().to_owned();
-    let written = [mismatch("products", "c1", 10), mismatch("products", "c2", 10)];
+    let written = [
+        mismatch("products", "c1", 10),
+        mismatch("products", "c2", 10),
+    ];
     let other = mismatch("feeds", "c3", 10);
     let tasks = TaskTracker::new();
     let corpus = Corpus::start(CorpusSettings::new(folder.clone(), 1 << 20), &tasks);
@@ -188,7 +204,11 @@ async fn the_cap_rotates_out_the_oldest_segments_and_counts_them() {
     let counts = write_all(settings, &all).await;
 
     assert_eq!(counts.captured, 100);
-    assert!(folder_bytes(&folder) <= 16 * 1024, "{}", folder_bytes(&folder));
+    assert!(
+        folder_bytes(&folder) <= 16 * 1024,
+        "{}",
+        folder_bytes(&folder)
+    );
     let kept = read_route(&folder, "products").unwrap().mismatches;
     let rotated = counts.dropped.get("rotated_out").copied().unwrap_or(0);
     assert!(rotated > 0, "{counts:?}");

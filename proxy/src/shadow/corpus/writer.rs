@@ -181,7 +181,11 @@ impl Writer {
         let Some((seq, segment)) = self.segments.pop_first() else {
             return false;
         };
-        if self.open.get(&segment.route).is_some_and(|(s, _)| *s == seq) {
+        if self
+            .open
+            .get(&segment.route)
+            .is_some_and(|(s, _)| *s == seq)
+        {
             self.open.remove(&segment.route);
         }
         let lines = match segment.lines {
