@@ -18,8 +18,10 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::AdminConfig;
+use crate::config::RouteMode;
 use crate::proxy::Shared;
 use crate::reload::{Outcome, Reloader, Trigger};
+use crate::rollout::{self, Flip, FlipError, Stage, Target};
 use crate::routing::Route;
 
 /// Admin settings that cannot be used.
@@ -123,7 +125,8 @@ pub fn router(state: State) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/admin/routes", get(list_routes))
-        .route("/admin/routes/{id}", get(one_route))
+        .route("/admin/routes/{id}", get(one_route).put(flip_route))
+        .route("/admin/kill", post(kill_switch))
         .route("/admin/reload", post(reload))
         .route("/admin/diffs", get(diffs))
         .route("/admin/shadow", get(shadow_summaries))
@@ -212,6 +215,113 @@ async fn diffs(Extract(state): Extract<State>, Query(query): Query<DiffQuery>) -
 
 async fn shadow_summaries(Extract(state): Extract<State>) -> Json<Value> {
     Json(json!({ "routes": state.shared.shadows().summaries() }))
+}
+
+/// Body of `PUT /admin/routes/{id}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlipBody {
+    /// The new mode.
+    mode: RouteMode,
+    /// Canary percentage (mode canary).
+    percent: Option<f64>,
+    /// Allow transitions that skip evidence.
+    #[serde(default)]
+    force: bool,
+    /// Why (audit journal, route-changed event).
+    reason: Option<String>,
+}
+
+/// Body of `POST /admin/kill`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KillBody {
+    /// Why.
+    reason: Option<String>,
+    /// Also move retired routes back.
+    #[serde(default)]
+    force: bool,
+}
+
+async fn flip_route(
+    Extract(state): Extract<State>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: Result<Json<FlipBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Err(refused) = authorize(&state, &headers) {
+        return *refused;
+    }
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({ "error": e.body_text() })),
+            )
+                .into_response();
+        }
+    };
+    let flip = Flip {
+        target: Target::Route(id),
+        to: Stage {
+            mode: body.mode,
+            percent: body.percent,
+        },
+        force: body.force,
+        by: "admin".into(),
+        reason: body.reason,
+    };
+    apply_flip(&state, flip).await
+}
+
+async fn kill_switch(
+    Extract(state): Extract<State>,
+    headers: HeaderMap,
+    body: Option<Json<KillBody>>,
+) -> Response {
+    if let Err(refused) = authorize(&state, &headers) {
+        return *refused;
+    }
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let flip = Flip {
+        target: Target::All,
+        to: Stage::new(RouteMode::Legacy),
+        force: body.force,
+        by: "admin".into(),
+        reason: body.reason.or_else(|| Some("kill switch".into())),
+    };
+    apply_flip(&state, flip).await
+}
+
+/// Writes the flip to the routes file and applies it at once (not waiting for the watcher).
+async fn apply_flip(state: &State, flip: Flip) -> Response {
+    let path = state.reloader.path().to_owned();
+    let written = tokio::task::spawn_blocking(move || rollout::flip_file(&path, &flip)).await;
+    let changes = match written {
+        Ok(Ok(changes)) => changes,
+        Ok(Err(e)) => {
+            let status = match e {
+                FlipError::Transition { .. } | FlipError::Invalid { .. } => StatusCode::CONFLICT,
+                FlipError::File(_) => StatusCode::NOT_FOUND,
+                FlipError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            return (status, Json(json!({ "error": e.to_string() }))).into_response();
+        }
+        Err(e) => {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({ "error": e.to_string() })),
+            )
+                .into_response();
+        }
+    };
+    let outcome = state.reloader.reload(Trigger::Admin).await;
+    let generation = match outcome {
+        Outcome::Applied { generation } => Some(generation),
+        _ => None,
+    };
+    Json(json!({ "changes": changes, "generation": generation })).into_response()
 }
 
 async fn reload(Extract(state): Extract<State>, headers: HeaderMap) -> Response {

@@ -63,15 +63,22 @@ pub enum Command {
     },
     /// Change a route's mode in the routes file; a running proxy applies it.
     Flip {
-        /// The route id.
-        route: String,
+        /// The route id (or `--all` with only a mode: the kill switch, `flip --all legacy`).
+        #[arg(required_unless_present = "all")]
+        route: Option<String>,
         /// The new mode.
         #[arg(value_enum)]
-        mode: ModeArg,
+        mode: Option<ModeArg>,
+        /// Move every route (`strangler flip --all legacy` sends everything back to the monolith).
+        #[arg(long)]
+        all: bool,
         /// Canary percentage (with mode `canary`).
         #[arg(long)]
         percent: Option<f64>,
-        /// Why (logged).
+        /// Allow transitions that skip evidence (legacy → retired, out of retired…).
+        #[arg(long)]
+        force: bool,
+        /// Why (recorded in the audit journal and the route-changed event).
         #[arg(long)]
         reason: Option<String>,
         /// The routes file.
@@ -164,19 +171,12 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Flip {
             route,
             mode,
+            all,
             percent,
+            force,
             reason,
             config,
-        } => {
-            flip::flip(&config, &route, mode.into(), percent)?;
-            let why = reason.map(|r| format!(" ({r})")).unwrap_or_default();
-            println!(
-                "{route} → {}{why}; written to {}",
-                RouteMode::from(mode),
-                config.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        } => flip::run(&config, route, mode, all, percent, force, reason),
         Command::Diffs {
             route,
             limit,

@@ -21,6 +21,8 @@
 //!   sinks that carry them (embedded log, NATS JetStream, Redis Streams), with a disk spool.
 //! - [`proxy`]: the request handler, phase by phase, over the live [`reload::Snapshot`].
 //! - [`listen`]: the client listener (HTTP/1.1, h2c, TLS), connection limits, graceful drain.
+//! - [`rollout`]: the route lifecycle, checked flips that rewrite routes.toml, the audit
+//!   journal.
 //! - [`reload`]: load → validate → compile → swap, on file change, SIGHUP or admin call.
 //! - [`admin`]: the admin API on its own listener.
 //! - [`server`]: starts and stops all of the above as one [`server::Handle`].
@@ -40,6 +42,7 @@ pub mod forward;
 pub mod listen;
 pub mod proxy;
 pub mod reload;
+pub mod rollout;
 pub mod routing;
 pub mod server;
 pub mod shadow;

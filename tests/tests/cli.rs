@@ -524,7 +524,18 @@ fn flip_keeps_comments_and_layout() {
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(left, ["routes.toml"], "flip left files behind");
+    assert_eq!(
+        left.iter()
+            .filter(|n| *n != ".strangler-audit.jsonl")
+            .collect::<Vec<_>>(),
+        ["routes.toml"],
+        "flip left files behind"
+    );
+    let journal = std::fs::read_to_string(file.with_file_name(".strangler-audit.jsonl")).unwrap();
+    assert!(
+        journal.contains("\"route\":\"currency\""),
+        "the flip is in the audit journal: {journal}"
+    );
 }
 
 #[test]
@@ -533,7 +544,9 @@ fn flip_that_would_break_the_file_leaves_it_untouched() {
     let config = file.to_str().unwrap();
     let refused: &[(&[&str], &str)] = &[
         // `api` has no `extracted` upstream: the result would be invalid.
-        (&["flip", "api", "extracted", "--config", config], "invalid"),
+        (&["flip", "api", "shadow", "--config", config], "invalid"),
+        // Straight from legacy to retired skips the evidence.
+        (&["flip", "api", "retired", "--config", config], "--force"),
         // Canary needs a share, and `health` has no canary table.
         (
             &["flip", "health", "canary", "--config", config],
@@ -602,6 +615,7 @@ async fn flip_is_applied_by_a_running_proxy() {
             "flip",
             "thumb",
             "extracted",
+            "--force",
             "--config",
             path.to_str().unwrap(),
         ])

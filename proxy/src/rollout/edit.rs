@@ -1,0 +1,340 @@
+//! Changing route modes in routes.toml: the one write path shared by `strangler flip`, the
+//! admin API and the automatic rollout.
+//!
+//! The text is edited with `toml_edit`, so comments and layout survive; the result is
+//! validated before it replaces the file, and the file is replaced by write-to-temp-and-rename,
+//! so a failed flip leaves the old file intact and a running proxy never reads half a file.
+//! The running proxy then applies the new file through its ordinary reload path.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use toml_edit::{DocumentMut, Item, Table, Value, value};
+
+use super::journal::{self, Change};
+use super::lifecycle::{self, Stage, TransitionError};
+use crate::config::{self, RouteMode};
+
+/// Which routes a flip moves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// One route by id.
+    Route(String),
+    /// Every route (the kill switch: `flip --all legacy`).
+    All,
+}
+
+/// A requested change of mode.
+#[derive(Debug, Clone)]
+pub struct Flip {
+    /// Which routes.
+    pub target: Target,
+    /// The stage to move to.
+    pub to: Stage,
+    /// Allow the transitions that skip evidence.
+    pub force: bool,
+    /// Who asks: an admin token's name, `cli`, `rollout`.
+    pub by: String,
+    /// Why, in the asker's words.
+    pub reason: Option<String>,
+}
+
+/// Why a flip was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum FlipError {
+    /// The file could not be read or written.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not TOML or has no such route.
+    #[error("{0}")]
+    File(String),
+    /// The lifecycle forbids the move.
+    #[error("route `{route}`: {error}")]
+    Transition {
+        /// Route id.
+        route: String,
+        /// Why.
+        error: TransitionError,
+    },
+    /// The edited file would not validate.
+    #[error("the flip would make {path} invalid, so it was not written:\n{diagnostics}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The problems.
+        diagnostics: config::Diagnostics,
+    },
+}
+
+/// Applies `flip` to the file at `path` and records it in the audit journal beside it.
+/// Returns the changes made (empty when `--all` found nothing to move).
+pub fn flip_file(path: &Path, flip: &Flip) -> Result<Vec<Change>, FlipError> {
+    let text = std::fs::read_to_string(path).map_err(|source| FlipError::Io {
+        what: "cannot read",
+        path: path.to_owned(),
+        source,
+    })?;
+    let (edited, changes) = edit(&text, flip)?;
+    if changes.is_empty() {
+        return Ok(changes);
+    }
+    if let Err(diagnostics) = config::from_toml_str(&edited, &path.display().to_string()) {
+        return Err(FlipError::Invalid {
+            path: path.display().to_string(),
+            diagnostics,
+        });
+    }
+    write_atomically(path, &edited)?;
+    if let Err(e) = journal::append(path, &changes) {
+        tracing::warn!(error = %e, "flip written, but its audit record could not be");
+    }
+    Ok(changes)
+}
+
+/// The file's text with `flip` applied, and the changes it makes.
+pub fn edit(text: &str, flip: &Flip) -> Result<(String, Vec<Change>), FlipError> {
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e| FlipError::File(format!("the routes file is not valid TOML: {e}")))?;
+    let routes = doc
+        .get_mut("routes")
+        .and_then(Item::as_array_of_tables_mut)
+        .ok_or_else(|| FlipError::File("the routes file has no [[routes]]".into()))?;
+    let mut changes = Vec::new();
+    let mut known = Vec::new();
+    for table in routes.iter_mut() {
+        let id = table
+            .get("id")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_owned();
+        let wanted = match &flip.target {
+            Target::Route(route) => *route == id,
+            Target::All => true,
+        };
+        if !wanted {
+            known.push(id);
+            continue;
+        }
+        let from = current_stage(table);
+        let to = Stage {
+            percent: flip.to.percent.or(from.percent),
+            ..flip.to
+        };
+        match lifecycle::check(from, to, flip.force) {
+            Ok(()) => {}
+            Err(TransitionError::Unchanged(_)) if flip.target == Target::All => continue,
+            Err(TransitionError::Unretire { .. }) if flip.target == Target::All && !flip.force => {
+                tracing::warn!(route = %id, "kill switch leaves retired route `{id}` alone (use --force)");
+                continue;
+            }
+            Err(error) => return Err(FlipError::Transition { route: id, error }),
+        }
+        apply(table, to);
+        changes.push(Change::new(&id, from, to, &flip.by, flip.reason.clone()));
+    }
+    if let Target::Route(route) = &flip.target {
+        if changes.is_empty() {
+            return Err(FlipError::File(format!(
+                "no route `{route}` in the file; known routes: {}",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok((doc.to_string(), changes))
+}
+
+/// The stage a route table describes.
+fn current_stage(table: &Table) -> Stage {
+    let mode = match table.get("mode").and_then(|v| v.as_str()) {
+        Some("shadow") => RouteMode::Shadow,
+        Some("canary") => RouteMode::Canary,
+        Some("extracted") => RouteMode::Extracted,
+        Some("retired") => RouteMode::Retired,
+        _ => RouteMode::Legacy,
+    };
+    let percent = table
+        .get("canary")
+        .and_then(|c| c.get("percent"))
+        .and_then(|p| p.as_float().or_else(|| p.as_integer().map(|i| i as f64)));
+    Stage { mode, percent }
+}
+
+fn apply(table: &mut Table, to: Stage) {
+    table["mode"] = value(to.mode.as_str());
+    let Some(percent) = to.percent.filter(|_| to.mode == RouteMode::Canary) else {
+        return;
+    };
+    let number = if percent.fract() == 0.0 {
+        Value::from(percent as i64)
+    } else {
+        Value::from(percent)
+    };
+    match table
+        .entry("canary")
+        .or_insert(Item::Value(Value::InlineTable(Default::default())))
+    {
+        Item::Value(Value::InlineTable(t)) => {
+            t.insert("percent", number);
+        }
+        Item::Table(t) => {
+            t["percent"] = Item::Value(number);
+        }
+        other => {
+            let mut t = toml_edit::InlineTable::new();
+            t.insert("percent", number);
+            *other = Item::Value(Value::InlineTable(t));
+        }
+    }
+}
+
+fn write_atomically(path: &Path, text: &str) -> Result<(), FlipError> {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map_or_else(
+        || "routes.toml".into(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let temp = folder.join(format!(".{name}.{}.tmp", std::process::id()));
+    let io = |what, source| FlipError::Io {
+        what,
+        path: temp.clone(),
+        source,
+    };
+    let mut file = std::fs::File::create(&temp).map_err(|e| io("cannot create", e))?;
+    let written = file
+        .write_all(text.as_bytes())
+        .and_then(|()| file.sync_all());
+    drop(file);
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(io("cannot write", e));
+    }
+    std::fs::rename(&temp, path).map_err(|source| {
+        let _ = std::fs::remove_file(&temp);
+        FlipError::Io {
+            what: "cannot replace",
+            path: path.to_owned(),
+            source,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"default_upstream = "legacy"
+# the monolith
+[upstreams.legacy]
+url = "http://127.0.0.1:8081"
+[upstreams.misc]
+url = "http://127.0.0.1:8082"
+
+[[routes]]
+id = "thumbnail"   # resize images
+match = { path = "/misc/thumbnail" }
+mode = "shadow"
+extracted = "misc"
+
+[[routes]]
+id = "gone"
+match = { path = "/misc/old" }
+mode = "retired"
+extracted = "misc"
+"#;
+
+    fn flip(target: Target, to: Stage, force: bool) -> Flip {
+        Flip {
+            target,
+            to,
+            force,
+            by: "test".into(),
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn flips_keeping_comments_and_reports_the_change() {
+        let (out, changes) = edit(
+            FILE,
+            &flip(
+                Target::Route("thumbnail".into()),
+                Stage::canary(25.0),
+                false,
+            ),
+        )
+        .unwrap();
+        assert!(out.contains("# the monolith") && out.contains("# resize images"));
+        assert!(out.contains("mode = \"canary\""));
+        assert!(out.contains("canary = { percent = 25 }"), "{out}");
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].from, "shadow");
+        assert_eq!(changes[0].to, "canary 25%");
+    }
+
+    #[test]
+    fn transitions_are_checked() {
+        let err = edit(
+            FILE,
+            &flip(
+                Target::Route("thumbnail".into()),
+                Stage::new(RouteMode::Retired),
+                false,
+            ),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("--force"), "{err}");
+        assert!(
+            edit(
+                FILE,
+                &flip(
+                    Target::Route("thumbnail".into()),
+                    Stage::new(RouteMode::Retired),
+                    true
+                )
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn kill_switch_moves_all_but_retired() {
+        let (out, changes) = edit(
+            FILE,
+            &flip(Target::All, Stage::new(RouteMode::Legacy), false),
+        )
+        .unwrap();
+        assert_eq!(changes.len(), 1);
+        assert!(out.contains("mode = \"retired\""));
+        let (_, changes) = edit(
+            FILE,
+            &flip(Target::All, Stage::new(RouteMode::Legacy), true),
+        )
+        .unwrap();
+        assert_eq!(changes.len(), 2);
+    }
+
+    #[test]
+    fn unknown_route_names_known_ones() {
+        let err = edit(
+            FILE,
+            &flip(
+                Target::Route("nope".into()),
+                Stage::new(RouteMode::Legacy),
+                false,
+            ),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("thumbnail"), "{err}");
+    }
+}
