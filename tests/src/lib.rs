@@ -8,6 +8,7 @@
 //! - [`candidate`]: stand-ins for an extracted service in shadow tests (recording whole
 //!   requests, answering when told; relaying to legacy-shim with one deliberate bug).
 //! - [`named`]: a well-behaved upstream answering its own name, counting what reached it.
+//! - [`findings`]: shadow findings from the admin API (`/admin/shadow`, `/admin/diffs`).
 //! - [`wait`]: polling a condition with a deadline; the admin API's reload state.
 //! - [`exchange`]: exact HTTP exchanges (h1/h2, clear/TLS), direct-vs-proxied comparison, [`exchange::Twins`].
 //! - [`tls`]: a self-signed certificate made at test time, and a client trusting it.
@@ -19,6 +20,7 @@
 pub mod candidate;
 pub mod exchange;
 pub mod fake;
+pub mod findings;
 pub mod named;
 pub mod tls;
 pub mod wait;

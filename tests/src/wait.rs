@@ -54,3 +54,16 @@ pub async fn readyz(client: &reqwest::Client, admin_url: &str) -> Option<Readyz>
         rejected: body["reloads"]["rejected"].as_u64()?,
     })
 }
+
+/// Polls a synchronous `check` (such as a fixture's counter) until it holds; panics naming
+/// `what` once `deadline` has passed.
+pub async fn until(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) {
+    let give_up = Instant::now() + deadline;
+    while !check() {
+        assert!(
+            Instant::now() < give_up,
+            "gave up after {deadline:?} waiting for {what}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+}
