@@ -4,6 +4,10 @@
 //! With no token configured the API is read-only (mutations answer 401), and it refuses to
 //! start on a non-loopback address at all, so routing control is never open to a network.
 
+mod dashboard;
+mod events;
+pub mod metrics;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -21,7 +25,7 @@ use crate::config::AdminConfig;
 use crate::config::RouteMode;
 use crate::proxy::Shared;
 use crate::reload::{Outcome, Reloader, Trigger};
-use crate::rollout::{self, Flip, FlipError, Stage, Target};
+use crate::rollout::{self, Flip, FlipError, Gates, Stage, Target};
 use crate::routing::Route;
 
 /// Admin settings that cannot be used.
@@ -122,6 +126,9 @@ impl State {
 /// The admin API as a router (tests drive it with `oneshot`).
 pub fn router(state: State) -> Router {
     Router::new()
+        .route("/", get(dashboard::page))
+        .route("/dashboard/app.js", get(dashboard::script))
+        .route("/dashboard/style.css", get(dashboard::style))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/admin/routes", get(list_routes))
@@ -130,6 +137,11 @@ pub fn router(state: State) -> Router {
         .route("/admin/reload", post(reload))
         .route("/admin/diffs", get(diffs))
         .route("/admin/shadow", get(shadow_summaries))
+        .route("/metrics", get(prometheus))
+        .route("/admin/openapi.json", get(openapi))
+        .route("/admin/events/stats", get(events::stats))
+        .route("/admin/events/recent", get(events::recent))
+        .route("/admin/events/emit", get(emit_rules))
         .with_state(state)
 }
 
@@ -154,7 +166,7 @@ async fn ready(Extract(state): Extract<State>) -> Json<Value> {
     }))
 }
 
-fn route_json(route: &Route) -> Value {
+fn route_json(route: &Route, gates: &Gates) -> Value {
     json!({
         "id": &*route.id,
         "mode": route.mode.as_str(),
@@ -162,12 +174,18 @@ fn route_json(route: &Route) -> Value {
         "legacy": &*route.legacy,
         "extracted": route.extracted.as_deref(),
         "canary_percent": route.canary.as_ref().map(|c| c.percent),
+        "gate": gates.view(&route.id),
     })
 }
 
 async fn list_routes(Extract(state): Extract<State>) -> Json<Value> {
     let snapshot = state.shared.snapshot();
-    let routes: Vec<Value> = snapshot.table.routes().iter().map(route_json).collect();
+    let routes: Vec<Value> = snapshot
+        .table
+        .routes()
+        .iter()
+        .map(|r| route_json(r, state.shared.gates()))
+        .collect();
     Json(
         json!({ "routes": routes, "default_upstream": snapshot.table.default_upstream(), "generation": snapshot.generation }),
     )
@@ -176,7 +194,7 @@ async fn list_routes(Extract(state): Extract<State>) -> Json<Value> {
 async fn one_route(Extract(state): Extract<State>, UrlPath(id): UrlPath<String>) -> Response {
     let snapshot = state.shared.snapshot();
     match snapshot.table.route(&id) {
-        Some(route) => Json(route_json(route)).into_response(),
+        Some(route) => Json(route_json(route, state.shared.gates())).into_response(),
         None => (
             StatusCode::NOT_FOUND,
             Json(json!({ "error": format!("no route `{id}`") })),
@@ -213,8 +231,164 @@ async fn diffs(Extract(state): Extract<State>, Query(query): Query<DiffQuery>) -
     Json(json!({ "diffs": records })).into_response()
 }
 
+/// The OpenAPI 3.1 description of this API.
+const OPENAPI: &str = include_str!("admin/openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// `GET /metrics` in the Prometheus text format.
+async fn prometheus(Extract(state): Extract<State>) -> Response {
+    use metrics::{escape, family};
+    let snapshot = state.shared.snapshot();
+    let modes: std::collections::HashMap<&str, RouteMode> = snapshot
+        .table
+        .routes()
+        .iter()
+        .map(|r| (&*r.id, r.mode))
+        .collect();
+    let mut out = String::with_capacity(16 * 1024);
+    state.shared.metrics().render_requests(&mut out, &modes);
+
+    let summaries = state.shared.shadows().summaries();
+    let mut compared = Vec::new();
+    let mut skipped = Vec::new();
+    for s in &summaries {
+        let route = escape(&s.route);
+        for (verdict, n) in [
+            ("equal", s.equal),
+            ("noise", s.noise),
+            ("regression", s.regression),
+        ] {
+            compared.push((format!("route=\"{route}\",verdict=\"{verdict}\""), n as f64));
+        }
+        for (reason, n) in &s.skipped {
+            skipped.push((format!("route=\"{route}\",reason=\"{reason}\""), *n as f64));
+        }
+    }
+    family(
+        &mut out,
+        "strangler_shadow_comparisons_total",
+        "counter",
+        "Shadow comparisons by route and verdict.",
+        &compared,
+    );
+    family(
+        &mut out,
+        "strangler_shadow_skipped_total",
+        "counter",
+        "Requests not mirrored or not compared, by route and reason.",
+        &skipped,
+    );
+
+    let bus = state.shared.events().stats();
+    let bus_rows = [
+        ("published", bus.published),
+        ("spooled", bus.spooled),
+        ("replayed", bus.replayed),
+        ("dropped_channel_full", bus.dropped_channel_full),
+        ("dropped_spool_full", bus.dropped_spool_full),
+        ("failed", bus.failed),
+    ];
+    let samples: Vec<(String, f64)> = bus_rows
+        .iter()
+        .map(|(o, n)| (format!("outcome=\"{o}\""), *n as f64))
+        .collect();
+    family(
+        &mut out,
+        "strangler_bus_events_total",
+        "counter",
+        "Events by outcome: published, spooled, replayed, dropped, failed.",
+        &samples,
+    );
+    family(
+        &mut out,
+        "strangler_bus_spool_pending",
+        "gauge",
+        "Events waiting in the disk spool.",
+        &[(String::new(), bus.spool_pending as f64)],
+    );
+
+    let (applied, rejected) = state.reloader.counts();
+    let reloads = [
+        ("result=\"applied\"".to_owned(), applied as f64),
+        ("result=\"rejected\"".to_owned(), rejected as f64),
+    ];
+    family(
+        &mut out,
+        "strangler_reloads_total",
+        "counter",
+        "Configuration reloads by result.",
+        &reloads,
+    );
+    family(
+        &mut out,
+        "strangler_config_generation",
+        "gauge",
+        "Generation of the running configuration.",
+        &[(String::new(), snapshot.generation as f64)],
+    );
+
+    let mut modes_rows = Vec::new();
+    for route in snapshot.table.routes() {
+        for mode in [
+            RouteMode::Legacy,
+            RouteMode::Shadow,
+            RouteMode::Canary,
+            RouteMode::Extracted,
+            RouteMode::Retired,
+        ] {
+            let on = if route.mode == mode { 1.0 } else { 0.0 };
+            modes_rows.push((
+                format!("route=\"{}\",mode=\"{}\"", escape(&route.id), mode.as_str()),
+                on,
+            ));
+        }
+    }
+    family(
+        &mut out,
+        "strangler_route_mode",
+        "gauge",
+        "1 for each route's current mode, 0 for the others.",
+        &modes_rows,
+    );
+    let canary: Vec<(String, f64)> = snapshot
+        .table
+        .routes()
+        .iter()
+        .filter(|r| r.mode == RouteMode::Canary)
+        .map(|r| {
+            (
+                format!("route=\"{}\"", escape(&r.id)),
+                r.canary.as_ref().map_or(0.0, |c| c.percent),
+            )
+        })
+        .collect();
+    family(
+        &mut out,
+        "strangler_route_canary_percent",
+        "gauge",
+        "Share of users the new service answers, for routes in canary.",
+        &canary,
+    );
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
+
 async fn shadow_summaries(Extract(state): Extract<State>) -> Json<Value> {
     Json(json!({ "routes": state.shared.shadows().summaries() }))
+}
+
+/// `GET /admin/events/emit`: what each `[[routes.emit]]` rule published or skipped, and why.
+async fn emit_rules(Extract(state): Extract<State>) -> Json<Value> {
+    Json(json!({ "rules": state.shared.snapshot().events.rule_views() }))
 }
 
 /// Body of `PUT /admin/routes/{id}`.
@@ -384,6 +558,26 @@ mod tests {
         assert!(check_exposure(public, None).is_err());
         assert!(check_exposure(local, None).is_ok());
         assert!(check_exposure(public, Some(&Token(Arc::from("t")))).is_ok());
+    }
+
+    #[test]
+    fn openapi_describes_every_route_of_the_router() {
+        let doc: Value = serde_json::from_str(OPENAPI).expect("openapi.json is JSON");
+        let paths = doc["paths"].as_object().expect("paths");
+        let source = include_str!("admin.rs");
+        for line in source
+            .lines()
+            .filter(|l| l.trim_start().starts_with(".route(\""))
+        {
+            let path = line.split('"').nth(1).unwrap_or_default();
+            if path.starts_with("/dashboard/") {
+                continue;
+            }
+            assert!(
+                paths.contains_key(path),
+                "{path} is served but not in openapi.json"
+            );
+        }
     }
 
     #[test]

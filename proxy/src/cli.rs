@@ -1,10 +1,12 @@
-//! The `strangler` command line: `run`, `check`, `routes`, `flip`, `diffs`, `replay`.
+//! The `strangler` command line: `run`, `check`, `routes`, `flip`, `diffs`, `replay`,
+//! `events tail|replay`.
 //!
 //! Every subcommand takes `--config PATH` (default `./routes.toml`). Errors are for people:
 //! what was wrong, where, and what to do; the exit code is 0 on success, 1 otherwise.
 
 mod admin_api;
 mod diffs;
+mod events;
 mod flip;
 mod replay;
 
@@ -119,6 +121,12 @@ pub enum Command {
         #[arg(long, short, default_value = "routes.toml")]
         config: PathBuf,
     },
+    /// Read the events the proxy published (`tail`), or publish stored ones again (`replay`).
+    Events {
+        /// What to do with them.
+        #[command(subcommand)]
+        command: events::EventsCommand,
+    },
 }
 
 /// Log output format.
@@ -161,13 +169,14 @@ impl From<ModeArg> for RouteMode {
 pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run { config, log_format } => run(&config, log_format).await,
+        Command::Events { command } => events::run(command).await,
         Command::Check { file, config } => Ok(check(file.as_deref().unwrap_or(&config))),
         Command::Routes {
             config,
             explain,
             host,
             headers,
-        } => routes(&config, explain, host, &headers),
+        } => routes(&config, explain, host, &headers).await,
         Command::Flip {
             route,
             mode,
@@ -268,6 +277,71 @@ pub async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// Prints each gated route's figures and what its next step waits for, from the running proxy.
+async fn print_gates(admin: &str) {
+    let page: serde_json::Value = match admin_api::AdminApi::new(admin) {
+        Ok(api) => match api.get("/admin/routes").await {
+            Ok(page) => page,
+            Err(e) => {
+                println!("\npromotion gates: {e}");
+                return;
+            }
+        },
+        Err(e) => {
+            println!("\npromotion gates: {e}");
+            return;
+        }
+    };
+    println!("\npromotion gates (from the running proxy at {admin}):");
+    for route in page["routes"].as_array().into_iter().flatten() {
+        let gate = &route["gate"];
+        if gate.is_null() {
+            continue;
+        }
+        let f = &gate["figures"];
+        let rate = |n: &serde_json::Value, d: &serde_json::Value| {
+            let d = d.as_f64().unwrap_or(0.0);
+            if d == 0.0 {
+                0.0
+            } else {
+                n.as_f64().unwrap_or(0.0) / d * 100.0
+            }
+        };
+        println!(
+            "  {:<20} {:<12} {} samples, regression {:.2} %, errors legacy {:.2} % / candidate {:.2} %, p99 {:.1} / {:.1} ms over {:.0} s{}",
+            route["id"].as_str().unwrap_or("?"),
+            gate["stage"].as_str().unwrap_or("?"),
+            f["samples"],
+            rate(&f["regressions"], &f["samples"]),
+            rate(&f["legacy_errors"], &f["legacy_requests"]),
+            rate(&f["candidate_errors"], &f["candidate_requests"]),
+            f["legacy_p99_ms"].as_f64().unwrap_or(0.0),
+            f["candidate_p99_ms"].as_f64().unwrap_or(0.0),
+            f["span_secs"].as_f64().unwrap_or(0.0),
+            if gate["auto"] == true { "  [auto]" } else { "" },
+        );
+        let decision = &gate["decision"];
+        match decision["action"].as_str() {
+            Some("hold") => {
+                let next = decision["next"].as_str().unwrap_or("nothing");
+                let missing: Vec<&str> = decision["missing"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m.as_str())
+                    .collect();
+                println!(
+                    "  {:<20} next: {next}; waiting for: {}",
+                    "",
+                    missing.join("; ")
+                );
+            }
+            Some(action) => println!("  {:<20} {action} now", ""),
+            None => {}
+        }
+    }
+}
+
 /// Installs the global tracing subscriber (`RUST_LOG` overrides `level`).
 pub fn init_tracing(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -303,7 +377,7 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
-fn routes(
+async fn routes(
     path: &Path,
     explain: Option<Vec<String>>,
     host: Option<String>,
@@ -337,6 +411,9 @@ fn routes(
             );
         }
         println!("(unmatched requests → {})", table.default_upstream());
+        if table.routes().iter().any(|r| r.promote.is_some()) {
+            print_gates(&snapshot.config.raw().admin.address).await;
+        }
         return Ok(ExitCode::SUCCESS);
     };
     let [method, request_path] = explain.as_slice() else {

@@ -32,6 +32,7 @@ use serde::Deserialize;
 pub use diagnostic::{Diagnostic, Diagnostics, Location};
 pub use schema::*;
 pub use units::ByteSize;
+pub(crate) use validate::DEFAULT_BUS_PATH;
 
 use diagnostic::KeyPath;
 use locate::Locator;

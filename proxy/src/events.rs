@@ -9,10 +9,26 @@
 //! Publishing never blocks the data path: [`Publisher::publish`] puts the event in a bounded
 //! in-memory channel and returns.
 
+mod circuit;
+pub mod emit;
+pub mod exchange;
+mod publisher;
+mod pump;
+pub mod segment;
+pub mod sink;
+mod spool;
+mod stats;
+
 use serde::{Deserialize, Serialize};
+
+pub use circuit::CircuitState;
+pub use publisher::{Publisher, PublisherError, RECENT};
+pub use stats::Stats;
 
 /// The CloudEvents spec version this proxy writes.
 pub const SPEC_VERSION: &str = "1.0";
+/// The `datacontenttype` of every event: `data` is JSON.
+pub const CONTENT_TYPE: &str = "application/json";
 
 /// Event types the proxy itself emits (domain events from `emit` rules carry their own).
 pub mod types {
@@ -70,3 +86,31 @@ pub struct Event {
     /// The payload; its shape is the type's JSON Schema.
     pub data: serde_json::Value,
 }
+
+impl Event {
+    /// A new event of type `kind` about route `subject` (if any), tied to `correlation`,
+    /// happening now: a fresh time-ordered id (UUID v7), the time in RFC 3339 UTC with
+    /// milliseconds. Its `source` is left empty: the [`Publisher`] stamps its own
+    /// (`strangler://<instance>`) when it accepts the event.
+    pub fn new(
+        kind: &str,
+        subject: Option<&str>,
+        correlation: &str,
+        data: serde_json::Value,
+    ) -> Self {
+        Self {
+            specversion: SPEC_VERSION.to_owned(),
+            id: uuid::Uuid::now_v7().to_string(),
+            source: String::new(),
+            kind: kind.to_owned(),
+            time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            datacontenttype: CONTENT_TYPE.to_owned(),
+            subject: subject.map(str::to_owned),
+            correlationid: correlation.to_owned(),
+            data,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -4,6 +4,8 @@
 //! forwarded), `route` (which route and which upstream, from the snapshot current when the
 //! request arrived), `upstream_request` (headers and target), `send`, `response_filter`.
 //! A request finishes on the snapshot it started with, so a reload never fails it.
+//! With a bus, a [`Probe`] follows the exchange from `route` on and publishes its events
+//! (`exchange.seen`, emit rules) once the response body has gone to the client.
 
 mod split;
 
@@ -19,10 +21,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::admin::metrics::{Answered, Metrics};
 use crate::config::RouteMode;
+use crate::events::Publisher;
+use crate::events::exchange::Probe;
 use crate::forward::{self, ClientSide, ForwardError, ProxyBody, headers};
 use crate::listen::Peer;
 use crate::reload::Snapshot;
+use crate::rollout::{Gates, evidence};
 use crate::routing::Route;
 use crate::shadow;
 use crate::shadow::tee::Tee;
@@ -43,6 +49,12 @@ pub struct Shared {
     shutdown: CancellationToken,
     /// Mirroring state and findings per route (kept across reloads).
     shadows: Shadows,
+    /// Where events go (started with the proxy; a reload cannot change it).
+    events: Publisher,
+    /// Promotion gates: evidence per route and the latest judgements.
+    gates: Gates,
+    /// Request counters and latency histograms for `/metrics`.
+    metrics: Metrics,
 }
 
 /// Which side of a route answers.
@@ -55,13 +67,43 @@ enum Side {
 impl Shared {
     /// State starting with `snapshot`.
     pub fn new(snapshot: Snapshot, shutdown: CancellationToken) -> Self {
+        let gates = Gates::default();
+        let shadows = Shadows::default();
+        let metrics = Metrics::default();
+        metrics.sync_routes(snapshot.table.routes().iter().map(|r| &r.id));
+        shadows.feed(gates.evidence().clone());
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             ids: headers::RequestIds::new(),
             tasks: TaskTracker::new(),
             shutdown,
-            shadows: Shadows::default(),
+            shadows,
+            events: Publisher::disabled(),
+            gates,
+            metrics,
         }
+    }
+
+    /// Promotion gates: evidence per route and the latest judgements.
+    pub fn gates(&self) -> &Gates {
+        &self.gates
+    }
+
+    /// Request counters and latency histograms.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The same state, publishing events through `events`.
+    pub fn with_events(mut self, events: Publisher) -> Self {
+        self.shadows.publish_to(events.clone());
+        self.events = events;
+        self
+    }
+
+    /// The event publisher (a disabled one when no `[bus]` is configured).
+    pub fn events(&self) -> &Publisher {
+        &self.events
     }
 
     /// The snapshot new requests use.
@@ -71,6 +113,9 @@ impl Shared {
 
     /// Makes `snapshot` the one new requests use; requests in flight keep theirs.
     pub fn install(&self, snapshot: Snapshot) {
+        self.events.note_config(&snapshot.config.raw().bus);
+        self.metrics
+            .sync_routes(snapshot.table.routes().iter().map(|r| &r.id));
         self.snapshot.store(Arc::new(snapshot));
     }
 
@@ -131,7 +176,29 @@ impl Shared {
             latency_us = started.elapsed().as_micros() as u64,
             "exchange"
         );
-        response
+        let answered = if trail.extracted {
+            Answered::Extracted
+        } else {
+            Answered::Legacy
+        };
+        self.metrics.exchange(
+            trail.route.as_deref(),
+            answered,
+            response.status().as_u16(),
+            started.elapsed(),
+        );
+        if let (Some(side), Some(route)) = (trail.gated, trail.route.as_deref()) {
+            self.gates.evidence().exchange(
+                route,
+                side,
+                response.status().as_u16(),
+                started.elapsed(),
+            );
+        }
+        match trail.probe.take() {
+            Some(probe) => probe.watch(response, self.events.clone()),
+            None => response,
+        }
     }
 
     async fn exchange(
@@ -164,6 +231,14 @@ impl Shared {
         span.record("correlation", correlation.as_str());
         let route = found.as_ref().map(|m| m.route);
         trail.route = route.map(|r| r.id.clone());
+        if self.events.is_enabled() {
+            let exchanges = self.events.publishes_exchanges();
+            if let Some(plan) = snapshot.events.get(route, &parts.method, exchanges) {
+                let params = found.iter().flat_map(|m| m.params());
+                let probe = Probe::start(plan, exchanges, &correlation, &parts, params, started);
+                trail.probe = Some(probe);
+            }
+        }
         if let Some(route) = route {
             span.record("route", &*route.id);
         }
@@ -183,6 +258,16 @@ impl Shared {
             .cloned()
             .ok_or_else(|| ForwardError::UnknownUpstream(upstream_name.to_owned()))?;
         trail.upstream = Some(upstream.name().clone());
+        trail.extracted = side == Side::Extracted;
+        if route.is_some_and(|r| r.promote.is_some()) {
+            trail.gated = Some(match side {
+                Side::Legacy => evidence::Side::Legacy,
+                Side::Extracted => evidence::Side::Candidate,
+            });
+        }
+        if let Some(probe) = trail.probe.as_mut() {
+            probe.answered_by(upstream.name(), side == Side::Extracted);
+        }
         let limit = route
             .and_then(|r| r.max_request_body)
             .unwrap_or(snapshot.default_body_limit());
@@ -232,6 +317,10 @@ impl Shared {
         };
         let body = match mirror.as_mut() {
             Some(mirror) => mirror.attach_body(body),
+            None => body,
+        };
+        let body = match trail.probe.as_mut() {
+            Some(probe) => probe.request_body(body),
             None => body,
         };
 
@@ -449,12 +538,18 @@ fn choose_side(route: &Route, bucket: u32) -> Side {
     }
 }
 
-/// What the log lines of an exchange name, filled in as the exchange goes.
+/// What the log lines and events of an exchange name, filled in as the exchange goes.
 #[derive(Default)]
 struct Trail {
     path: String,
     route: Option<Arc<str>>,
     upstream: Option<Arc<str>>,
+    /// Follows the exchange for its events (only when there is something to publish).
+    probe: Option<Probe>,
+    /// Who answered, when the route has a promotion gate that wants the evidence.
+    gated: Option<evidence::Side>,
+    /// Whether the new service answered (for metrics).
+    extracted: bool,
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! reports every problem; in-flight requests finish on the snapshot they started with.
 //! Triggers: a change in the config file's folder (so an editor's write-to-temp-and-rename
 //! counts), SIGHUP, and the admin API. Triggers are coalesced: a burst of file events gives
-//! one reload of the final content.
+//! one reload of the final content. An applied reload publishes `config.reloaded` and a
+//! `route.changed` per route whose mode changed; a refused one publishes `config.rejected`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, Diagnostics};
+use crate::events::exchange::{self, Plans};
 use crate::forward::Upstreams;
 use crate::proxy::Shared;
 use crate::routing::Table;
@@ -29,6 +31,8 @@ pub struct Snapshot {
     pub table: Table,
     /// The upstreams with their pools.
     pub upstreams: Upstreams,
+    /// What each route's exchanges publish (exchange events, emit rules).
+    pub events: Plans,
     /// 1 for the first snapshot, +1 per successful reload.
     pub generation: u64,
 }
@@ -38,16 +42,19 @@ impl Snapshot {
     pub fn build(config: Config, previous: Option<&Snapshot>) -> Result<Self, Diagnostics> {
         let table = Table::compile(config.raw());
         let upstreams = Upstreams::build(config.raw(), previous.map(|p| &p.upstreams));
-        match (table, upstreams) {
-            (Ok(table), Ok(upstreams)) => Ok(Self {
+        let events = Plans::compile(config.raw(), previous.map(|p| &p.events));
+        match (table, upstreams, events) {
+            (Ok(table), Ok(upstreams), Ok(events)) => Ok(Self {
                 config,
                 table,
                 upstreams,
+                events,
                 generation: previous.map_or(1, |p| p.generation + 1),
             }),
-            (table, upstreams) => {
+            (table, upstreams, events) => {
                 let mut diags = table.err().unwrap_or_default();
                 diags.extend(upstreams.err().unwrap_or_default());
+                diags.extend(events.err().unwrap_or_default());
                 Err(config.locate(diags))
             }
         }
@@ -161,7 +168,17 @@ impl Reloader {
         match Snapshot::build(config, Some(&current)) {
             Ok(snapshot) => {
                 let generation = snapshot.generation;
+                let events = self.shared.events();
+                let published = events.is_enabled().then(|| {
+                    let after = snapshot.config.raw();
+                    let changed = exchange::mode_changes(current.config.raw(), after);
+                    let routes = after.routes.len();
+                    exchange::reloaded_events(generation, trigger.as_str(), routes, changed)
+                });
                 self.shared.install(snapshot);
+                for event in published.into_iter().flatten() {
+                    events.publish(event);
+                }
                 self.applied.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(
                     trigger = trigger.as_str(),
@@ -177,6 +194,14 @@ impl Reloader {
     fn reject(&self, trigger: Trigger, diags: Diagnostics) -> Outcome {
         self.rejected.fetch_add(1, Ordering::Relaxed);
         tracing::error!(trigger = trigger.as_str(), errors = %diags, "configuration rejected; still running the last good one");
+        let events = self.shared.events();
+        if let Some(event) = events
+            .is_enabled()
+            .then(|| exchange::rejected_event(trigger.as_str(), &diags))
+            .flatten()
+        {
+            events.publish(event);
+        }
         Outcome::Rejected(diags)
     }
 

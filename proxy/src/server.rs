@@ -1,5 +1,6 @@
-//! Starting and stopping a whole proxy: the client listener, the admin listener and the
-//! reload watcher, as owned tasks under one cancellation token.
+//! Starting and stopping a whole proxy: the client listener, the admin listener, the reload
+//! watcher and the event publisher, as owned tasks under one cancellation token (the
+//! publisher stops last, after everything that publishes).
 //!
 //! Everything binds before `start` returns, so a caller (a test, the demo) can use the
 //! addresses at once; port 0 works for both listeners.
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin;
 use crate::config::Diagnostics;
+use crate::events::{Publisher, PublisherError};
 use crate::listen::{self, Limits, TlsError};
 use crate::proxy::Shared;
 use crate::reload::{self, Outcome, Reloader, Trigger};
@@ -41,6 +43,9 @@ pub enum StartError {
     /// The admin API refused its settings.
     #[error("{0}")]
     Admin(#[from] admin::AdminError),
+    /// The event log or spool folder is unusable.
+    #[error("{0}")]
+    Events(#[from] PublisherError),
 }
 
 /// A running proxy.
@@ -108,7 +113,8 @@ async fn start_with(path: PathBuf, snapshot: reload::Snapshot) -> Result<Handle,
     admin::check_exposure(admin_addr, token.as_ref())?;
 
     let shutdown = CancellationToken::new();
-    let shared = Arc::new(Shared::new(snapshot, shutdown.clone()));
+    let events = Publisher::start(&raw.bus, &base_dir)?;
+    let shared = Arc::new(Shared::new(snapshot, shutdown.clone()).with_events(events));
     if let Some(corpus) = CorpusSettings::from_config(&raw.shadow, &base_dir) {
         shared.shadows().start_corpus(corpus);
     }
@@ -127,6 +133,11 @@ async fn start_with(path: PathBuf, snapshot: reload::Snapshot) -> Result<Handle,
     let admin_state = admin::State::new(shared.clone(), reloader.clone(), token);
     tasks.spawn(admin::serve(admin_listener, admin_state, shutdown.clone()));
     tasks.spawn(reloader.arm().run(shutdown.clone()));
+    tasks.spawn(crate::rollout::auto::run(
+        shared.clone(),
+        reloader.clone(),
+        shutdown.clone(),
+    ));
     tracing::info!(%addr, %admin_addr, routes = shared.snapshot().table.routes().len(), "strangler listening");
     Ok(Handle {
         addr,
@@ -201,5 +212,8 @@ impl Handle {
             .shadows()
             .close_corpus(std::time::Duration::from_secs(5))
             .await;
+        // Last of all: everything above may have published events; flush them to the bus or
+        // the spool.
+        self.shared.events().close().await;
     }
 }

@@ -12,6 +12,9 @@
 //! A small share of safe requests (`shadow.baseline`) is also sent a second time to legacy:
 //! where legacy disagrees with itself (timestamps, request ids) the route learns noise, so a
 //! mismatch there is `noise`, not `regression`.
+//!
+//! Every finished record is published (`shadow.compared`, or `shadow.skipped` with its reason)
+//! under the exchange's correlation id; requests merely sampled out are only counted.
 
 pub mod corpus;
 mod mirror;
@@ -20,7 +23,7 @@ pub mod summary;
 pub mod tee;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -29,6 +32,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{DiffConfig, ShadowConfig};
 use crate::diff::{DiffRules, NoiseBaseline};
+use crate::events::Publisher;
+use crate::events::exchange::shadow_event;
+use crate::rollout::Evidence;
 
 pub use corpus::{Corpus, CorpusCounts, CorpusSettings};
 pub use mirror::{Mirror, Primary};
@@ -48,6 +54,10 @@ pub struct Shadows {
     corpus: ArcSwapOption<Corpus>,
     /// The corpus writer: it ends after the copies, so it outlives `tasks`.
     writers: TaskTracker,
+    /// Where finished records are published (`shadow.compared` / `shadow.skipped`).
+    events: OnceLock<Publisher>,
+    /// Where comparisons count as promotion-gate evidence (set once, at start).
+    evidence: OnceLock<Arc<Evidence>>,
 }
 
 /// One route's budget, baseline and findings.
@@ -66,6 +76,10 @@ pub struct RouteShadow {
     baseline: Arc<Mutex<NoiseBaseline>>,
     /// Tallies and recent records; shared by every budget generation of the route.
     summary: Arc<Mutex<summary::Summary>>,
+    /// Publishes finished records, when a bus is configured.
+    events: Option<Publisher>,
+    /// Promotion-gate evidence (counts only for routes the gates track).
+    evidence: Option<Arc<Evidence>>,
 }
 
 impl Shadows {
@@ -103,9 +117,21 @@ impl Shadows {
                 .as_ref()
                 .map(|p| p.summary.clone())
                 .unwrap_or_default(),
+            events: self.events.get().filter(|p| p.is_enabled()).cloned(),
+            evidence: self.evidence.get().cloned(),
         });
         routes.insert(id.clone(), fresh.clone());
         fresh
+    }
+
+    /// Publishes finished records through `events` from now on (set once, at start).
+    pub fn publish_to(&self, events: Publisher) {
+        let _ = self.events.set(events);
+    }
+
+    /// Counts finished comparisons as promotion-gate evidence from now on (set once).
+    pub fn feed(&self, evidence: Arc<Evidence>) {
+        let _ = self.evidence.set(evidence);
     }
 
     /// Summaries of every route that has shadow state.
@@ -194,7 +220,26 @@ impl RouteShadow {
         if record.verdict == "regression" {
             tracing::debug!(route = %self.id, correlation = %record.correlation, differences = record.total_differences, "shadow regression");
         }
+        if let Some(evidence) = &self.evidence {
+            let regression = record.verdict == "regression";
+            match (reason, record.candidate_status) {
+                (None, Some(status)) => {
+                    let ttfb = std::time::Duration::from_secs_f64(
+                        record.latency.candidate_ttfb_ms / 1000.0,
+                    );
+                    evidence.comparison(&self.id, regression, Some((status, ttfb)));
+                }
+                (Some(SkipReason::CandidateTimeout | SkipReason::CandidateError), _) => {
+                    evidence.comparison(&self.id, false, None);
+                }
+                _ => {}
+            }
+        }
+        let event = self.events.as_ref().and_then(|_| shadow_event(&record));
         lock(&self.summary).add(record, reason);
+        if let (Some(events), Some(event)) = (&self.events, event) {
+            events.publish(event);
+        }
     }
 
     fn view(&self) -> SummaryView {

@@ -247,6 +247,8 @@ pub struct PriceBug {
     pub addr: SocketAddr,
     /// Requests relayed so far.
     hits: Arc<AtomicUsize>,
+    /// Once set, every request is answered 500 (a candidate that starts failing).
+    failing: Arc<std::sync::atomic::AtomicBool>,
     /// The accept loop; it owns the connection tasks.
     task: JoinHandle<()>,
 }
@@ -259,14 +261,26 @@ impl PriceBug {
             .expect("bind buggy candidate");
         let addr = listener.local_addr().expect("buggy candidate address");
         let hits = Arc::new(AtomicUsize::new(0));
+        let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let relay = Relay {
             client: crate::raw_client(),
             upstream: Arc::from(legacy_url),
             buggy_path: Arc::from(format!("/api/products/{sku}")),
             hits: hits.clone(),
+            failing: failing.clone(),
         };
         let task = tokio::spawn(relay_loop(listener, relay));
-        Self { addr, hits, task }
+        Self {
+            addr,
+            hits,
+            failing,
+            task,
+        }
+    }
+
+    /// From now on, answers every request with 500.
+    pub fn start_failing(&self) {
+        self.failing.store(true, Ordering::SeqCst);
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -292,6 +306,7 @@ struct Relay {
     upstream: Arc<str>,
     buggy_path: Arc<str>,
     hits: Arc<AtomicUsize>,
+    failing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Header fields that describe one connection or one message's framing: never relayed.
@@ -306,6 +321,9 @@ const NOT_RELAYED: [&str; 5] = [
 impl Relay {
     async fn relay(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         self.hits.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            return plain(StatusCode::INTERNAL_SERVER_ERROR, "the candidate broke");
+        }
         let (parts, body) = request.into_parts();
         let body = body
             .collect()

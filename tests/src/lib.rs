@@ -3,6 +3,7 @@
 //! is bound before its constructor returns.
 //!
 //! - [`Legacy`]: legacy-shim in-process.
+//! - [`brokers`]: the shared NATS and Redis servers, and broker processes a test can kill.
 //! - [`Proxy`]: strangler in-process from a routes.toml written to a temp folder.
 //! - [`fake`]: misbehaving upstreams (hanging, closing mid-body, resetting, failing, recording).
 //! - [`candidate`]: stand-ins for an extracted service in shadow tests (recording whole
@@ -17,6 +18,7 @@
 // Test support: a fixture that cannot start should fail the test at once, with its reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod brokers;
 pub mod candidate;
 pub mod exchange;
 pub mod fake;

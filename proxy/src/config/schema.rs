@@ -10,6 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use super::units::ByteSize;
 
+mod events;
+mod rollout;
+
+pub use events::{EmitConfig, EmitWhen, ExchangeEventsConfig, RouteEvents, StatusMatch};
+pub use rollout::{PromoteConfig, RollbackConfig};
+
 /// The whole `routes.toml` file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -217,6 +223,19 @@ pub struct RouteConfig {
     /// How shadow answers are compared (default: [`DiffConfig::default`]).
     #[serde(default)]
     pub diff: Option<DiffConfig>,
+    /// What the route's exchange events carry, or `false` for none (default: published
+    /// with the default header list, no bodies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<RouteEvents>,
+    /// Domain events derived from the route's exchanges (`[[routes.emit]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub emit: Vec<EmitConfig>,
+    /// The gate for advancing this route (shown always; applied when `auto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promote: Option<PromoteConfig>,
+    /// Breaches that send the route back to shadow (with `promote.auto`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackConfig>,
 }
 
 /// `match = { … }`: the request predicate of a route.
@@ -423,16 +442,102 @@ pub enum BusKind {
     Redis,
 }
 
-/// `[bus]`: where events go.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+/// When the event log and the spool call `fsync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fsync {
+    /// After every batch written: nothing acknowledged is lost even on power failure.
+    Always,
+    /// At most every `fsync_interval`: a power failure loses at most that much.
+    #[default]
+    Interval,
+    /// Never (the OS writes back when it likes); a process crash still loses nothing.
+    Never,
+}
+
+/// What the spool does when it reaches `spool_max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFull {
+    /// Keep what is spooled; drop (and count) the events that do not fit.
+    #[default]
+    DropNewest,
+    /// Make room by dropping (and counting) the oldest spooled segment.
+    DropOldest,
+}
+
+/// `[bus]`: where events go, and how they wait when the broker is away. Read when the proxy
+/// starts; a change needs a restart (a reload says so in the log).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BusConfig {
-    /// Which sink.
+    /// Which sink (default `none`: nothing is published).
     pub kind: BusKind,
-    /// Folder of the embedded log (kind = "log").
+    /// Folder of the embedded log (kind = "log"; default `data/events`, relative to the
+    /// config file's folder).
     pub path: Option<String>,
+    /// A log segment is closed once it holds this much (default 16 MiB).
+    pub segment_size: ByteSize,
+    /// Closed log segments older than this are deleted (default 7 days).
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// Closed log segments are deleted, oldest first, while the log holds more (default 1 GiB).
+    pub max_size: ByteSize,
+    /// When the log and the spool are flushed to the disk (default `interval`).
+    pub fsync: Fsync,
+    /// With `fsync = "interval"`, how often (default 1 s).
+    #[serde(with = "humantime_serde")]
+    pub fsync_interval: Duration,
     /// Broker URL (kind = "nats" or "redis").
     pub url: Option<String>,
+    /// JetStream stream name (kind = "nats"; default `STRANGLER`); unique names let tests
+    /// share a server.
+    pub stream: String,
+    /// NATS subjects are `<subject_prefix>.<type>` (default `strangler`).
+    pub subject_prefix: String,
+    /// Redis stream keys start with this (kind = "redis"; default `strangler`).
+    pub key_prefix: String,
+    /// Redis streams are trimmed to about this many entries (default 1 000 000).
+    pub maxlen: u64,
+    /// Events waiting in memory for the publisher at most (default 8192); beyond, new events
+    /// are dropped and counted.
+    pub channel: usize,
+    /// Folder of the disk spool that holds events while the broker is away (default
+    /// `data/spool`, relative to the config file's folder).
+    pub spool: String,
+    /// Most bytes the spool holds (default 256 MiB); then `on_full` decides.
+    pub spool_max: ByteSize,
+    /// What a full spool drops (default `drop_newest`); every drop is counted and logged.
+    pub on_full: OnFull,
+    /// Events per publish call at most (default 256).
+    pub batch: usize,
+    /// Whether every client exchange is published (default true).
+    pub exchanges: bool,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            kind: BusKind::None,
+            path: None,
+            segment_size: ByteSize(16 << 20),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            max_size: ByteSize(1 << 30),
+            fsync: Fsync::Interval,
+            fsync_interval: Duration::from_secs(1),
+            url: None,
+            stream: "STRANGLER".into(),
+            subject_prefix: "strangler".into(),
+            key_prefix: "strangler".into(),
+            maxlen: 1_000_000,
+            channel: 8192,
+            spool: "data/spool".into(),
+            spool_max: ByteSize(256 << 20),
+            on_full: OnFull::DropNewest,
+            batch: 256,
+            exchanges: true,
+        }
+    }
 }
 
 /// `[log]`: logging defaults.

@@ -30,6 +30,11 @@ pub(crate) enum Shape {
     Int { max: u64 },
     /// A number (integer or float).
     Float,
+    /// `true` or `false`.
+    Bool,
+    /// A value of the first shape or of the second, told apart by its kind (a boolean or a
+    /// table; a number or a string).
+    Either(&'static Shape, &'static Shape),
     /// One of these strings.
     Enum(&'static [&'static str]),
     /// A humantime duration string such as `"10s"`.
@@ -147,12 +152,69 @@ static ROUTE: Shape = Shape::Table(&[
     opt("canary", &CANARY),
     opt("max_request_body", &SIZE),
     opt("diff", &DIFF),
+    opt("events", &EVENTS),
+    opt("emit", &Shape::List(&EMIT)),
+    opt("promote", &PROMOTE),
+    opt("rollback", &ROLLBACK),
+]);
+static PROMOTE: Shape = Shape::Table(&[
+    opt("auto", &BOOL),
+    opt("min_samples", &U64),
+    opt("max_regression_rate", &FLOAT),
+    opt("max_error_rate_delta", &FLOAT),
+    opt("max_p99_ratio", &FLOAT),
+    opt("window", &DURATION),
+    opt("steps", &Shape::List(&FLOAT)),
+]);
+static ROLLBACK: Shape = Shape::Table(&[
+    opt("max_regression_rate", &FLOAT),
+    opt("max_error_rate_delta", &FLOAT),
+    opt("min_samples", &U64),
+]);
+static EVENTS: Shape = Shape::Either(
+    &BOOL,
+    &Shape::Table(&[
+        opt("headers", &STR_LIST),
+        opt("bodies", &BOOL),
+        opt("max_body", &SIZE),
+    ]),
+);
+static U16: Shape = Shape::Int {
+    max: u16::MAX as u64,
+};
+static EMIT: Shape = Shape::Table(&[
+    req("type", &STR, "type = \"shop.order.placed\""),
+    opt(
+        "when",
+        &Shape::Table(&[
+            opt("methods", &STR_LIST),
+            opt("status", &Shape::List(&Shape::Either(&U16, &STR))),
+        ]),
+    ),
+    opt("data", &STR_MAP),
 ]);
 static SHADOW_SHARED: Shape = Shape::Table(&[opt("corpus", &STR), opt("corpus_max", &SIZE)]);
+static BOOL: Shape = Shape::Bool;
+static U64: Shape = Shape::Int { max: u64::MAX };
 static BUS: Shape = Shape::Table(&[
     opt("kind", &Shape::Enum(&["none", "log", "nats", "redis"])),
     opt("path", &STR),
+    opt("segment_size", &SIZE),
+    opt("retention", &DURATION),
+    opt("max_size", &SIZE),
+    opt("fsync", &Shape::Enum(&["always", "interval", "never"])),
+    opt("fsync_interval", &DURATION),
     opt("url", &STR),
+    opt("stream", &STR),
+    opt("subject_prefix", &STR),
+    opt("key_prefix", &STR),
+    opt("maxlen", &U64),
+    opt("channel", &USIZE),
+    opt("spool", &STR),
+    opt("spool_max", &SIZE),
+    opt("on_full", &Shape::Enum(&["drop_newest", "drop_oldest"])),
+    opt("batch", &USIZE),
+    opt("exchanges", &BOOL),
 ]);
 static LOG: Shape = Shape::Table(&[
     opt("format", &Shape::Enum(&["text", "json"])),
@@ -223,6 +285,14 @@ impl Walk<'_> {
     /// Checks one value; `false` means "remove it" (it was reported).
     fn value(&mut self, value: &mut Value, shape: &Shape, path: &KeyPath) -> bool {
         let from_env = self.locator.is_from_env(path);
+        if let Shape::Either(first, second) = shape {
+            if let Some(chosen) = [first, second]
+                .into_iter()
+                .find(|s| fits(s, &value.kind, from_env))
+            {
+                return self.value(value, chosen, path);
+            }
+        }
         let problem = match (shape, &mut value.kind) {
             (Shape::Table(fields), ValueKind::Table(map)) => {
                 self.table(map, fields, path);
@@ -263,6 +333,13 @@ impl Walk<'_> {
                 None
             }
             (Shape::Float, _) => Some(("a number".to_owned(), None)),
+            (Shape::Bool, ValueKind::Boolean(_)) => None,
+            (Shape::Bool, ValueKind::String(s))
+                if from_env && matches!(s.trim(), "true" | "false") =>
+            {
+                None
+            }
+            (Shape::Bool, _) => Some(("true or false".to_owned(), None)),
             (Shape::Enum(names), ValueKind::String(s)) => {
                 if names.contains(&s.as_str()) {
                     None
@@ -387,12 +464,38 @@ fn placeholder(shape: &Shape) -> Value {
         Shape::Str => ValueKind::String(String::new()),
         Shape::Int { .. } | Shape::Size => ValueKind::I64(1),
         Shape::Float => ValueKind::Float(0.0),
+        Shape::Bool => ValueKind::Boolean(false),
+        Shape::Either(first, _) => return placeholder(first),
         Shape::Enum(names) => {
             ValueKind::String(names.first().copied().unwrap_or_default().to_owned())
         }
         Shape::Duration => ValueKind::String("1s".to_owned()),
     };
     Value::new(None, kind)
+}
+
+/// Whether a value of `kind` is of `shape`'s kind (its details are checked after).
+fn fits(shape: &Shape, kind: &ValueKind, from_env: bool) -> bool {
+    match shape {
+        Shape::Table(_) | Shape::Map(_) => matches!(kind, ValueKind::Table(_)),
+        Shape::List(_) => matches!(kind, ValueKind::Array(_)),
+        Shape::Str | Shape::Enum(_) | Shape::Duration => matches!(kind, ValueKind::String(_)),
+        Shape::Int { .. } => integer(kind, from_env).is_some(),
+        Shape::Float => matches!(
+            kind,
+            ValueKind::I64(_) | ValueKind::U64(_) | ValueKind::I128(_) | ValueKind::Float(_)
+        ),
+        Shape::Size => matches!(
+            kind,
+            ValueKind::I64(_) | ValueKind::U64(_) | ValueKind::I128(_) | ValueKind::String(_)
+        ),
+        Shape::Bool => match kind {
+            ValueKind::Boolean(_) => true,
+            ValueKind::String(s) => from_env && matches!(s.trim(), "true" | "false"),
+            _ => false,
+        },
+        Shape::Either(first, second) => fits(first, kind, from_env) || fits(second, kind, from_env),
+    }
 }
 
 /// An integer, or (from the environment, where everything is text) a string holding one.
@@ -418,6 +521,8 @@ fn expected(shape: &Shape) -> String {
         Shape::Str => "a string".into(),
         Shape::Int { .. } => "a whole number".into(),
         Shape::Float => "a number".into(),
+        Shape::Bool => "true or false".into(),
+        Shape::Either(first, second) => format!("{} or {}", expected(first), expected(second)),
         Shape::Enum(names) => format!("one of {}", names.join(", ")),
         Shape::Duration => "a duration string".into(),
         Shape::Size => "a size".into(),
@@ -437,6 +542,10 @@ fn type_hint(shape: &Shape, path: &KeyPath) -> String {
         Shape::Str => "put the value in double quotes".into(),
         Shape::Int { .. } => "write a whole number without quotes".into(),
         Shape::Float => "write a number without quotes".into(),
+        Shape::Bool => "write true or false, without quotes".into(),
+        Shape::Either(first, second) => {
+            format!("{}; or {}", type_hint(first, path), type_hint(second, path))
+        }
         Shape::Enum(names) => format!("use one of {}", names.join(", ")),
         Shape::Duration => duration_hint(),
         Shape::Size => "write a byte count or a string such as \"64KiB\" or \"10MiB\"".into(),

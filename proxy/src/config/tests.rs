@@ -202,6 +202,21 @@ fn shape_knows_every_schema_key() {
             timestamp_tolerance: std::time::Duration::from_secs(1),
             ..DiffConfig::default()
         }),
+        events: Some(RouteEvents::Settings(ExchangeEventsConfig {
+            headers: Some(vec!["content-type".into()]),
+            bodies: true,
+            max_body: Some(ByteSize(1024)),
+        })),
+        emit: vec![EmitConfig {
+            kind: "shop.order.placed".into(),
+            when: EmitWhen {
+                methods: vec!["POST".into()],
+                status: vec![StatusMatch::Code(201), StatusMatch::Class("2xx".into())],
+            },
+            data: [("id".to_owned(), "response:/id".to_owned())].into(),
+        }],
+        promote: Some(PromoteConfig::default()),
+        rollback: Some(RollbackConfig::default()),
     };
     let upstream = UpstreamConfig {
         url: "http://127.0.0.1:1".into(),
@@ -235,6 +250,11 @@ fn shape_knows_every_schema_key() {
             kind: BusKind::Nats,
             path: Some("p".into()),
             url: Some("nats://x".into()),
+            retention: std::time::Duration::from_secs(60),
+            fsync: Fsync::Always,
+            on_full: OnFull::DropOldest,
+            exchanges: false,
+            ..BusConfig::default()
         },
         log: LogConfig::default(),
     };

@@ -4,7 +4,9 @@
 //! only read, except for documented defaults filled in at the start (a `log` bus without a
 //! `path` gets `data/events`). Overlapping routes are `routing`'s to find, not ours.
 
+mod bus;
 mod diff;
+mod events;
 mod route;
 
 use std::net::SocketAddr;
@@ -240,45 +242,6 @@ impl Checks<'_> {
                 ),
                 "write e.g. corpus_max = \"64MiB\", or 0 to capture nothing",
             );
-        }
-    }
-
-    fn bus(&mut self) {
-        let bus = &self.raw.bus;
-        let path = KeyPath::default().key("bus");
-        let (scheme_ok, example): (&[&str], &str) = match bus.kind {
-            BusKind::None => return,
-            BusKind::Log => {
-                if bus.path.as_deref().is_some_and(|p| p.trim().is_empty()) {
-                    self.push(
-                        path.key("path"),
-                        "the event log path is empty",
-                        "e.g. path = \"data/events\"",
-                    );
-                }
-                return;
-            }
-            BusKind::Nats => (&["nats"], "url = \"nats://127.0.0.1:4222\""),
-            BusKind::Redis => (&["redis", "rediss"], "url = \"redis://127.0.0.1:6379\""),
-        };
-        let kind = format!("{:?}", bus.kind).to_lowercase();
-        let Some(text) = &bus.url else {
-            self.push(
-                path.key("kind"),
-                format!("bus kind `{kind}` needs a `url`"),
-                format!("add {example}"),
-            );
-            return;
-        };
-        match url::Url::parse(text) {
-            Ok(url)
-                if scheme_ok.contains(&url.scheme())
-                    && url.host_str().is_some_and(|h| !h.is_empty()) => {}
-            Ok(_) | Err(_) => self.push(
-                path.key("url"),
-                format!("\"{text}\" is not a {} URL", scheme_ok.join("/")),
-                format!("write e.g. {example}"),
-            ),
         }
     }
 

@@ -210,6 +210,10 @@ fn config(specs: &[Spec]) -> RawConfig {
             canary: None,
             max_request_body: None,
             diff: None,
+            events: None,
+            emit: Vec::new(),
+            promote: None,
+            rollback: None,
         })
         .collect();
     raw

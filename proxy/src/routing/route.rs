@@ -8,7 +8,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
 use super::pattern::{Kind, PathPattern, RequestPath};
 use crate::config::{
-    CanaryConfig, Diagnostic, DiffConfig, MatchConfig, RouteConfig, RouteMode, ShadowConfig,
+    CanaryConfig, Diagnostic, DiffConfig, MatchConfig, PromoteConfig, RollbackConfig, RouteConfig,
+    RouteMode, ShadowConfig,
 };
 
 /// One compiled route.
@@ -33,6 +34,10 @@ pub struct Route {
     pub max_request_body: Option<u64>,
     /// How shadow answers are compared, as written (`None`: the defaults).
     pub diff: Option<DiffConfig>,
+    /// The promotion gate, as written.
+    pub promote: Option<PromoteConfig>,
+    /// The rollback thresholds, as written.
+    pub rollback: Option<RollbackConfig>,
     /// Position of the route in the file's `[[routes]]`, for diagnostics.
     pub(crate) index: usize,
     /// The predicate, compiled.
@@ -313,6 +318,8 @@ impl Route {
             canary: raw.canary.clone(),
             max_request_body: raw.max_request_body.map(|b| b.bytes()),
             diff: raw.diff.clone(),
+            promote: raw.promote.clone(),
+            rollback: raw.rollback.clone(),
             index,
             matcher: Matcher {
                 path,

@@ -264,6 +264,7 @@ impl Mirror {
                 candidate_ttfb_ms: ms(candidate_answer.ttfb),
                 candidate_total_ms: ms(candidate_answer.total),
             },
+            candidate_status: Some(candidate_answer.observed.status),
             baseline_samples: judged.samples,
         };
         route.finish(record, None);
@@ -334,6 +335,7 @@ pub(super) fn skipped_record(
         differences: Vec::new(),
         total_differences: 0,
         latency: Latency::default(),
+        candidate_status: None,
         baseline_samples: 0,
     }
 }

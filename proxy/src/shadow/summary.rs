@@ -39,6 +39,9 @@ pub struct Record {
     pub total_differences: usize,
     /// Timings of both sides.
     pub latency: Latency,
+    /// The candidate's status, when it answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate_status: Option<u16>,
     /// Learning pairs the route's noise baseline had when this was judged.
     pub baseline_samples: u64,
 }
@@ -230,6 +233,7 @@ mod tests {
                 candidate_total_ms: total_ms * 2.0,
                 ..Latency::default()
             },
+            candidate_status: Some(200),
             baseline_samples: 0,
         }
     }

@@ -174,6 +174,10 @@ fn route() -> impl Strategy<Value = (RouteConfig, usize, Option<usize>)> {
                     canary,
                     max_request_body,
                     diff: None,
+                    events: None,
+                    emit: Vec::new(),
+                    promote: None,
+                    rollback: None,
                 };
                 (route, legacy, extracted)
             },
@@ -200,17 +204,20 @@ fn raw_config() -> impl Strategy<Value = RawConfig> {
             "[a-z]{1,6}(/[a-z]{1,6})?".prop_map(|p| BusConfig {
                 kind: BusKind::Log,
                 path: Some(p),
-                url: None
+                url: None,
+                ..BusConfig::default()
             }),
             Just(BusConfig {
                 kind: BusKind::Nats,
                 path: None,
-                url: Some("nats://127.0.0.1:4222".into())
+                url: Some("nats://127.0.0.1:4222".into()),
+                ..BusConfig::default()
             }),
             Just(BusConfig {
                 kind: BusKind::Redis,
                 path: None,
-                url: Some("redis://127.0.0.1:6379".into())
+                url: Some("redis://127.0.0.1:6379".into()),
+                ..BusConfig::default()
             }),
         ],
         prop::sample::select(vec!["text", "json"]),

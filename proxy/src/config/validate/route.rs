@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::Checks;
 use crate::config::diagnostic::KeyPath;
-use crate::config::schema::{CanaryConfig, MatchConfig, RouteConfig, RouteMode};
+use crate::config::schema::{CanaryConfig, MatchConfig, PromoteConfig, RouteConfig, RouteMode};
 
 impl Checks<'_> {
     pub(super) fn routes(&mut self) {
@@ -150,6 +150,27 @@ impl Checks<'_> {
         if let Some(canary) = &route.canary {
             self.canary(&path.key("canary"), canary);
         }
+        if let Some(promote) = &route.promote {
+            self.promote(&path.key("promote"), promote);
+            if promote.auto && route.extracted.is_none() {
+                self.push(
+                    path.key("promote").key("auto"),
+                    "an automatic rollout needs an `extracted` upstream to move to",
+                    "add extracted = \"NAME\" or set auto = false",
+                );
+            }
+        }
+        if let Some(rollback) = &route.rollback {
+            let key = path.key("rollback");
+            self.share(
+                &key.key("max_regression_rate"),
+                rollback.max_regression_rate,
+            );
+            self.share(
+                &key.key("max_error_rate_delta"),
+                rollback.max_error_rate_delta,
+            );
+        }
         if let Some(max) = route.max_request_body {
             self.positive_size(&path.key("max_request_body"), max);
         }
@@ -157,6 +178,50 @@ impl Checks<'_> {
             self.diff(&path.key("diff"), diff);
         }
         self.matcher(&path.key("match"), &route.matcher);
+        self.route_events(path, route);
+    }
+
+    fn promote(&mut self, path: &KeyPath, promote: &PromoteConfig) {
+        self.share(
+            &path.key("max_regression_rate"),
+            promote.max_regression_rate,
+        );
+        self.share(
+            &path.key("max_error_rate_delta"),
+            promote.max_error_rate_delta,
+        );
+        if promote.max_p99_ratio <= 0.0 || !promote.max_p99_ratio.is_finite() {
+            self.push(
+                path.key("max_p99_ratio"),
+                format!(
+                    "max_p99_ratio {} must be a positive number",
+                    promote.max_p99_ratio
+                ),
+                "e.g. max_p99_ratio = 1.2 (candidate p99 at most 1.2 × legacy's)",
+            );
+        }
+        self.positive_duration(&path.key("window"), promote.window);
+        let steps = &promote.steps;
+        let increasing = steps.windows(2).all(|w| w[0] < w[1]);
+        let in_range = steps.iter().all(|p| *p > 0.0 && *p <= 100.0);
+        if steps.is_empty() || !increasing || !in_range {
+            self.push(
+                path.key("steps"),
+                format!("steps {steps:?} must be increasing canary percentages in (0, 100]"),
+                "e.g. steps = [1, 5, 25, 100]",
+            );
+        }
+    }
+
+    /// A rate from 0.0 to 1.0.
+    fn share(&mut self, key: &KeyPath, value: f64) {
+        if !(0.0..=1.0).contains(&value) {
+            self.push(
+                key,
+                format!("{value} is not a share"),
+                "use a number from 0.0 to 1.0, e.g. 0.005 for 0.5 %",
+            );
+        }
     }
 
     fn canary(&mut self, path: &KeyPath, canary: &CanaryConfig) {

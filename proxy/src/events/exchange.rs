@@ -1,0 +1,371 @@
+//! The payloads of the proxy's own events, and the watch on each exchange that publishes them.
+//!
+//! Each payload is a serde struct: its `///` docs are the contract consumers (and the JSON
+//! Schemas in `schemas/`) follow. `plan` precomputes per route what an exchange event
+//! captures (header allow-list, bodies, emit rules); `probe` follows one exchange and
+//! publishes once its response body has gone to the client — never before, never in the way.
+//!
+//! Never: copy a body that nothing asked for, or let `authorization`, `cookie`, `set-cookie`
+//! or `proxy-authorization` values leave the proxy (they are always `"[redacted]"`).
+
+mod body;
+mod plan;
+mod probe;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Diagnostics, RawConfig};
+use crate::events::{Event, types};
+use crate::shadow::Record;
+
+pub use plan::{Plans, RoutePlan};
+pub use probe::Probe;
+
+/// Differences carried by a `shadow.compared` event at most (the admin API keeps more).
+pub const SHADOW_DIFFERENCES: usize = 10;
+
+/// What a redacted header's value becomes.
+pub const REDACTED: &str = "[redacted]";
+
+/// `strangler.exchange.seen.v1`: one client exchange, routed or not, published when its
+/// response body has been sent (or the client went away). Subject: the route id, absent for
+/// an unrouted exchange. Correlation: the exchange's request id (`x-request-id`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExchangeSeen {
+    /// The route that took the request; `null` when none matched (the default upstream
+    /// answered) or the request was refused before routing.
+    pub route: Option<String>,
+    /// The route's mode: `legacy`, `shadow`, `canary`, `extracted` or `retired`; `null` when
+    /// unrouted.
+    pub mode: Option<String>,
+    /// Request method, e.g. `POST`.
+    pub method: String,
+    /// The route's `match.path` (`/api/products/{sku}`); `null` when unrouted.
+    pub path_template: Option<String>,
+    /// Request path as received, without the query.
+    pub path: String,
+    /// Path parameters of the template, percent-decoded: `{"sku": "A-1"}`.
+    pub params: BTreeMap<String, String>,
+    /// The raw query string (without `?`), `null` when there was none.
+    pub query: Option<String>,
+    /// The status the client got (a proxy error such as 502 included).
+    pub status: u16,
+    /// Name of the upstream that answered; `null` when none was chosen.
+    pub upstream: Option<String>,
+    /// Which side answered: `legacy` or `extracted`.
+    pub side: String,
+    /// Timings from the request's arrival.
+    pub latency: Latency,
+    /// Body sizes as they went over the wire.
+    pub sizes: Sizes,
+    /// Request headers on the route's allow-list (default: content-type, content-length,
+    /// user-agent, accept, location, x-request-id); repeated fields joined by `, `;
+    /// credentials always `"[redacted]"`.
+    pub request_headers: BTreeMap<String, String>,
+    /// Response headers on the allow-list, as the client got them; same rules.
+    pub response_headers: BTreeMap<String, String>,
+    /// The request body, when the route has `events = { bodies = true }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<BodyCopy>,
+    /// The response body (decoded from gzip, deflate or br), when the route has
+    /// `events = { bodies = true }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_body: Option<BodyCopy>,
+    /// Whether the response body reached its end (`false`: the client went away or the
+    /// upstream broke off).
+    pub complete: bool,
+}
+
+/// Time to first byte and to the end of the body, in milliseconds (fractional).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Latency {
+    /// From the request's arrival to the response head going to the client.
+    pub ttfb_ms: f64,
+    /// From the request's arrival to the end of the response body.
+    pub total_ms: f64,
+}
+
+/// Body sizes in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Sizes {
+    /// Request body bytes read from the client.
+    pub request_bytes: u64,
+    /// Response body bytes sent to the client (before any decoding).
+    pub response_bytes: u64,
+}
+
+/// A copy of a body, capped at the route's `events.max_body`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BodyCopy {
+    /// `utf8` when `data` is the text itself, `base64` when the bytes are not UTF-8.
+    pub encoding: String,
+    /// The (first `max_body`) bytes.
+    pub data: String,
+    /// Whether the body was longer than what `data` holds.
+    pub truncated: bool,
+}
+
+/// `strangler.shadow.compared.v1`: a shadow comparison finished. Subject: the route id.
+/// Correlation: the mirrored exchange's request id, as in its `exchange.seen` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShadowCompared {
+    /// The route id.
+    pub route: String,
+    /// The exchange's correlation id.
+    pub correlation: String,
+    /// Request method.
+    pub method: String,
+    /// Request path and query.
+    pub path: String,
+    /// `equal`, `noise` or `regression`.
+    pub verdict: String,
+    /// The first differences (at most 10).
+    pub differences: Vec<Difference>,
+    /// How many differences there were in all.
+    pub total: usize,
+    /// Both sides' timings.
+    pub latency: LatencyPair,
+    /// Learning pairs behind the route's noise baseline when this was judged.
+    pub baseline_samples: u64,
+}
+
+/// One difference between the legacy and the candidate answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Difference {
+    /// RFC 6901 pointer: `/status`, `/headers/NAME` or `/body/...`.
+    pub pointer: String,
+    /// The legacy value; absent when legacy had none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legacy: Option<serde_json::Value>,
+    /// The candidate value; absent when the candidate had none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<serde_json::Value>,
+    /// Whether the noise baseline or an ignore rule explains it.
+    pub noise: bool,
+}
+
+/// Legacy and candidate timings of one comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct LatencyPair {
+    /// The legacy (primary) answer.
+    pub legacy: Latency,
+    /// The candidate's answer.
+    pub candidate: Latency,
+}
+
+/// `strangler.shadow.skipped.v1`: a request of a shadowed route was not mirrored, or its
+/// comparison could not finish. Requests merely sampled out are only counted, never
+/// published. Subject: the route id. Correlation: the exchange's request id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShadowSkipped {
+    /// The route id.
+    pub route: String,
+    /// The exchange's correlation id.
+    pub correlation: String,
+    /// Why: `method_not_allowed`, `body_too_large`, `queue_full`, `concurrency_limit`,
+    /// `candidate_timeout`, `candidate_error`, `request_incomplete`, `primary_incomplete`,
+    /// `response_too_large` or `no_candidate`.
+    pub reason: String,
+    /// Request method.
+    pub method: String,
+    /// Request path and query.
+    pub path: String,
+}
+
+/// `strangler.config.reloaded.v1`: a new configuration is live. No subject. Correlation: a
+/// fresh id, shared with the `route.changed` events of the same reload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigReloaded {
+    /// The new snapshot's generation (1 at start, +1 per applied reload).
+    pub generation: u64,
+    /// What caused it: `file`, `signal` or `admin`.
+    pub trigger: String,
+    /// Routes in the new configuration.
+    pub routes: usize,
+    /// Routes present before and after whose mode changed.
+    pub changed: Vec<ModeChange>,
+}
+
+/// One route's mode change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeChange {
+    /// The route id.
+    pub route: String,
+    /// The mode before.
+    pub from: String,
+    /// The mode now.
+    pub to: String,
+}
+
+/// `strangler.config.rejected.v1`: a configuration was refused; the last good one keeps
+/// running. No subject. Correlation: a fresh id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigRejected {
+    /// What caused the attempt: `file`, `signal` or `admin`.
+    pub trigger: String,
+    /// Every problem, one line each (`routes.toml:12:1: routes[0].mode: …`).
+    pub errors: Vec<String>,
+}
+
+/// `strangler.route.changed.v1`: a route's mode changed. Subject: the route id.
+/// Correlation: that of the reload that applied it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteChanged {
+    /// The route id.
+    pub route: String,
+    /// The mode before.
+    pub from: String,
+    /// The mode now.
+    pub to: String,
+    /// Who changed it: `file` (an edit), `admin` (an API call) or `signal` (SIGHUP).
+    pub by: String,
+    /// Why, when known (a rollout decision); `null` for a plain edit.
+    pub reason: Option<String>,
+}
+
+/// Milliseconds as a float with microsecond precision, for JSON.
+pub fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+// === building events ===
+
+/// An event of `kind` carrying `payload`; `None` only if the payload cannot be serialized.
+pub(crate) fn event(
+    kind: &str,
+    subject: Option<&str>,
+    correlation: &str,
+    payload: &impl Serialize,
+) -> Option<Event> {
+    match serde_json::to_value(payload) {
+        Ok(data) => Some(Event::new(kind, subject, correlation, data)),
+        Err(e) => {
+            tracing::warn!(kind, error = %e, "event payload not serializable; dropped");
+            None
+        }
+    }
+}
+
+/// The event of a finished shadow record: `shadow.compared`, or `shadow.skipped` with its
+/// reason. Records of requests merely sampled out never get here (they are only counted).
+pub fn shadow_event(record: &Record) -> Option<Event> {
+    let subject = Some(record.route.as_str());
+    if let Some(reason) = record.reason {
+        let skipped = ShadowSkipped {
+            route: record.route.clone(),
+            correlation: record.correlation.clone(),
+            reason: reason.to_owned(),
+            method: record.method.clone(),
+            path: record.path.clone(),
+        };
+        return event(
+            types::SHADOW_SKIPPED,
+            subject,
+            &record.correlation,
+            &skipped,
+        );
+    }
+    let l = &record.latency;
+    let compared = ShadowCompared {
+        route: record.route.clone(),
+        correlation: record.correlation.clone(),
+        method: record.method.clone(),
+        path: record.path.clone(),
+        verdict: record.verdict.to_owned(),
+        differences: record
+            .differences
+            .iter()
+            .take(SHADOW_DIFFERENCES)
+            .map(|d| Difference {
+                pointer: d.pointer.clone(),
+                legacy: d.legacy.clone(),
+                candidate: d.candidate.clone(),
+                noise: d.noise,
+            })
+            .collect(),
+        total: record.total_differences,
+        latency: LatencyPair {
+            legacy: Latency {
+                ttfb_ms: l.legacy_ttfb_ms,
+                total_ms: l.legacy_total_ms,
+            },
+            candidate: Latency {
+                ttfb_ms: l.candidate_ttfb_ms,
+                total_ms: l.candidate_total_ms,
+            },
+        },
+        baseline_samples: record.baseline_samples,
+    };
+    event(
+        types::SHADOW_COMPARED,
+        subject,
+        &record.correlation,
+        &compared,
+    )
+}
+
+/// Routes present in both configurations whose mode differs, in the new file's order.
+pub fn mode_changes(before: &RawConfig, after: &RawConfig) -> Vec<ModeChange> {
+    after
+        .routes
+        .iter()
+        .filter_map(|route| {
+            let old = before.routes.iter().find(|r| r.id == route.id)?;
+            (old.mode != route.mode).then(|| ModeChange {
+                route: route.id.clone(),
+                from: old.mode.as_str().to_owned(),
+                to: route.mode.as_str().to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The events of an applied reload: `config.reloaded`, then a `route.changed` per mode change,
+/// all under one fresh correlation id.
+pub fn reloaded_events(
+    generation: u64,
+    trigger: &str,
+    routes: usize,
+    changed: Vec<ModeChange>,
+) -> Vec<Event> {
+    let correlation = uuid::Uuid::now_v7().to_string();
+    let mut events = Vec::with_capacity(changed.len() + 1);
+    for change in &changed {
+        let payload = RouteChanged {
+            route: change.route.clone(),
+            from: change.from.clone(),
+            to: change.to.clone(),
+            by: trigger.to_owned(),
+            reason: None,
+        };
+        events.extend(event(
+            types::ROUTE_CHANGED,
+            Some(&change.route),
+            &correlation,
+            &payload,
+        ));
+    }
+    let reloaded = ConfigReloaded {
+        generation,
+        trigger: trigger.to_owned(),
+        routes,
+        changed,
+    };
+    let head = event(types::CONFIG_RELOADED, None, &correlation, &reloaded);
+    head.into_iter().chain(events).collect()
+}
+
+/// The event of a refused configuration.
+pub fn rejected_event(trigger: &str, errors: &Diagnostics) -> Option<Event> {
+    let payload = ConfigRejected {
+        trigger: trigger.to_owned(),
+        errors: errors.iter().map(ToString::to_string).collect(),
+    };
+    let correlation = uuid::Uuid::now_v7().to_string();
+    event(types::CONFIG_REJECTED, None, &correlation, &payload)
+}

@@ -1,0 +1,397 @@
+//! Following one exchange: what its events need is noted as the request goes by, and the
+//! events are built when the response body has gone to the client (or the client left).
+//!
+//! Bodies are counted as they stream; they are copied only when the route's events carry
+//! them or an emit rule that can fire reads them, and only up to a cap.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use bytes::Bytes;
+use http::header::CONTENT_ENCODING;
+use http::{HeaderMap, HeaderName, Method, Response, StatusCode, request};
+
+use super::body::{Copying, Counted, Watched};
+use super::plan::RoutePlan;
+use super::{BodyCopy, ExchangeSeen, Latency, REDACTED, Sizes, ms};
+use crate::events::emit::{self, BodySeen, Extractor, SENSITIVE, Seen};
+use crate::events::{Event, Publisher, types};
+use crate::forward::{Prepared, ProxyBody};
+
+/// One exchange being followed.
+#[derive(Debug)]
+pub struct Probe {
+    plan: Arc<RoutePlan>,
+    /// Whether an `exchange.seen` event is published.
+    exchanges: bool,
+    correlation: String,
+    method: Method,
+    path: String,
+    query: Option<String>,
+    /// Path parameters, percent-decoded.
+    params: Vec<(String, String)>,
+    /// The request headers the events name, as the client sent them.
+    request_headers: HeaderMap,
+    started: Instant,
+    upstream: Option<Arc<str>>,
+    extracted: bool,
+    request: RequestSide,
+    /// Most request body bytes copied; 0 copies none.
+    request_cap: usize,
+}
+
+/// The request body as far as the probe knows it.
+#[derive(Debug)]
+enum RequestSide {
+    /// Not read (the request was refused first).
+    Unread,
+    /// Read whole before forwarding.
+    Known(RequestSeen),
+    /// Streaming upstream; filled in when it ends.
+    Streaming(Arc<OnceLock<RequestSeen>>),
+}
+
+#[derive(Debug, Clone, Default)]
+pub(super) struct RequestSeen {
+    pub(super) bytes: u64,
+    pub(super) copy: Option<Bytes>,
+    /// More bytes came than were copied.
+    pub(super) truncated: bool,
+    /// The body reached its end.
+    pub(super) complete: bool,
+}
+
+/// The exchange once its response head is known.
+#[derive(Debug)]
+pub(super) struct Answered {
+    probe: Probe,
+    status: StatusCode,
+    /// The response headers the events name (and `content-encoding`, to decode a copy).
+    headers: HeaderMap,
+    ttfb: Duration,
+    /// Whether some emit rule fires on this method and status.
+    rules_fire: bool,
+}
+
+/// What the response body turned out to be.
+#[derive(Debug, Default)]
+pub(super) struct ResponseSeen {
+    pub(super) bytes: u64,
+    pub(super) copy: Option<Bytes>,
+    pub(super) truncated: bool,
+    pub(super) complete: bool,
+}
+
+impl Probe {
+    /// Starts following a request taken by `plan`'s route; `parts` are the client's, before
+    /// any header is added or removed for the upstream.
+    /// `exchanges` is the running publisher's `[bus] exchanges`.
+    pub fn start<'p>(
+        plan: &Arc<RoutePlan>,
+        exchanges: bool,
+        correlation: &str,
+        parts: &request::Parts,
+        params: impl Iterator<Item = (&'p str, &'p str)>,
+        started: Instant,
+    ) -> Self {
+        let method = parts.method.clone();
+        let exchanges = exchanges && plan.exchanges;
+        let mut request_headers = HeaderMap::new();
+        let listed: &[HeaderName] = if exchanges { &plan.headers } else { &[] };
+        for name in listed.iter().chain(plan.rule_request_headers.iter()) {
+            copy_header(&parts.headers, &mut request_headers, name);
+        }
+        let mut request_cap = if exchanges {
+            plan.bodies.unwrap_or(0)
+        } else {
+            0
+        };
+        if plan.rules_read_body(&method, true) {
+            request_cap = request_cap.max(emit::BODY_LIMIT);
+        }
+        Self {
+            plan: plan.clone(),
+            exchanges,
+            correlation: correlation.to_owned(),
+            method,
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().map(str::to_owned),
+            params: params
+                .map(|(n, v)| (n.to_owned(), percent_decode(v)))
+                .collect(),
+            request_headers,
+            started,
+            upstream: None,
+            extracted: false,
+            request: RequestSide::Unread,
+            request_cap,
+        }
+    }
+
+    /// Notes which upstream answers, and whether it is the extracted side.
+    pub fn answered_by(&mut self, upstream: &Arc<str>, extracted: bool) {
+        self.upstream = Some(upstream.clone());
+        self.extracted = extracted;
+    }
+
+    /// Counts (and, if needed, copies) the request body on its way upstream.
+    pub fn request_body(&mut self, body: Prepared) -> Prepared {
+        match body {
+            Prepared::Whole(buffered) => {
+                let data = buffered.data();
+                let cap = self.request_cap;
+                self.request = RequestSide::Known(RequestSeen {
+                    bytes: data.len() as u64,
+                    copy: (cap > 0).then(|| data.slice(..data.len().min(cap))),
+                    truncated: data.len() > cap,
+                    complete: true,
+                });
+                Prepared::Whole(buffered)
+            }
+            Prepared::Streaming(stream) => {
+                let slot = Arc::new(OnceLock::new());
+                self.request = RequestSide::Streaming(slot.clone());
+                let counted = Counted::new(stream, Copying::new(self.request_cap), slot);
+                Prepared::Streaming(ProxyBody::new(counted))
+            }
+        }
+    }
+
+    /// Wraps the response to the client; the events are published when its body ends.
+    pub fn watch(self, response: Response<ProxyBody>, publisher: Publisher) -> Response<ProxyBody> {
+        let (answered, cap) = self.answer(&response);
+        let (head, body) = response.into_parts();
+        let watched = Watched::new(body, Copying::new(cap), Box::new(answered), publisher);
+        Response::from_parts(head, ProxyBody::new(watched))
+    }
+
+    /// The exchange with its response head, and how much of the response body to copy.
+    pub(super) fn answer<B>(self, response: &Response<B>) -> (Answered, usize) {
+        let plan = &self.plan;
+        let status = response.status();
+        let rules_fire = plan.rules.iter().any(|r| r.fires(&self.method, status));
+        let mut headers = HeaderMap::new();
+        let listed: &[HeaderName] = if self.exchanges { &plan.headers } else { &[] };
+        let for_rules = if rules_fire {
+            &*plan.rule_response_headers
+        } else {
+            &[]
+        };
+        for name in listed.iter().chain(for_rules) {
+            copy_header(response.headers(), &mut headers, name);
+        }
+        let mut cap = if self.exchanges {
+            plan.bodies.unwrap_or(0)
+        } else {
+            0
+        };
+        if rules_fire && plan.rules_read_body(&self.method, false) {
+            cap = cap.max(emit::BODY_LIMIT);
+        }
+        if cap > 0 {
+            copy_header(response.headers(), &mut headers, &CONTENT_ENCODING);
+        }
+        let answered = Answered {
+            ttfb: self.started.elapsed(),
+            probe: self,
+            status,
+            headers,
+            rules_fire,
+        };
+        (answered, cap)
+    }
+}
+
+impl Answered {
+    /// The events of the finished exchange: its `exchange.seen` (if the route publishes
+    /// exchanges) and one per emit rule that fired and found all its fields.
+    pub(super) fn events(self, response: ResponseSeen) -> Vec<Event> {
+        let Answered {
+            probe,
+            status,
+            headers,
+            ttfb,
+            rules_fire,
+        } = self;
+        let plan = &*probe.plan;
+        let total = probe.started.elapsed();
+        let request = match &probe.request {
+            RequestSide::Unread => RequestSeen::default(),
+            RequestSide::Known(seen) => seen.clone(),
+            RequestSide::Streaming(slot) => slot.get().cloned().unwrap_or_default(),
+        };
+        let subject = plan.route.as_deref();
+        let mut events = Vec::new();
+        if probe.exchanges {
+            let bodies = plan.bodies;
+            let seen = ExchangeSeen {
+                route: plan.route.as_deref().map(str::to_owned),
+                mode: plan.mode.map(|m| m.as_str().to_owned()),
+                method: probe.method.as_str().to_owned(),
+                path_template: plan.template.as_deref().map(str::to_owned),
+                path: probe.path.clone(),
+                params: probe.params.iter().cloned().collect(),
+                query: probe.query.clone(),
+                status: status.as_u16(),
+                upstream: probe.upstream.as_deref().map(str::to_owned),
+                side: if probe.extracted {
+                    "extracted"
+                } else {
+                    "legacy"
+                }
+                .to_owned(),
+                latency: Latency {
+                    ttfb_ms: ms(ttfb),
+                    total_ms: ms(total),
+                },
+                sizes: Sizes {
+                    request_bytes: request.bytes,
+                    response_bytes: response.bytes,
+                },
+                request_headers: render(&probe.request_headers, &plan.headers),
+                response_headers: render(&headers, &plan.headers),
+                request_body: bodies
+                    .and_then(|cap| body_copy(request.copy.as_ref(), request.truncated, None, cap)),
+                response_body: bodies.and_then(|cap| {
+                    let decode = (response.complete && !response.truncated).then_some(&headers);
+                    body_copy(response.copy.as_ref(), response.truncated, decode, cap)
+                }),
+                complete: response.complete,
+            };
+            events.extend(super::event(
+                types::EXCHANGE_SEEN,
+                subject,
+                &probe.correlation,
+                &seen,
+            ));
+        }
+        if !rules_fire {
+            return events;
+        }
+        fn whole(copy: &Option<Bytes>, truncated: bool, complete: bool) -> BodySeen<'_> {
+            match copy {
+                Some(bytes) if complete && !truncated => BodySeen::Complete(bytes),
+                _ => BodySeen::Unavailable,
+            }
+        }
+        let from = Extractor::new(Seen {
+            params: &probe.params,
+            request_headers: &probe.request_headers,
+            response_headers: &headers,
+            request_body: whole(&request.copy, request.truncated, request.complete),
+            response_body: whole(&response.copy, response.truncated, response.complete),
+        });
+        for rule in plan.rules.iter().filter(|r| r.fires(&probe.method, status)) {
+            match rule.extract(&from) {
+                Ok(data) => events.extend(super::event(
+                    rule.kind(),
+                    subject,
+                    &probe.correlation,
+                    &data,
+                )),
+                Err(skip) => tracing::debug!(
+                    route = subject.unwrap_or("-"),
+                    event = &**rule.kind(),
+                    reason = skip.as_str(),
+                    correlation = %probe.correlation,
+                    "emit rule skipped"
+                ),
+            }
+        }
+        events
+    }
+}
+
+/// Header name → value(s) for the allow-listed names present; credentials redacted.
+fn render(
+    headers: &HeaderMap,
+    allowed: &[HeaderName],
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for name in allowed {
+        let mut values = headers.get_all(name).iter().peekable();
+        if values.peek().is_none() {
+            continue;
+        }
+        let text = if SENSITIVE.contains(&name.as_str()) {
+            REDACTED.to_owned()
+        } else {
+            values
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.insert(name.as_str().to_owned(), text);
+    }
+    out
+}
+
+/// A body copy for an exchange event: decoded when `decode_by` says how, cut at `cap`.
+fn body_copy(
+    copy: Option<&Bytes>,
+    truncated: bool,
+    decode_by: Option<&HeaderMap>,
+    cap: usize,
+) -> Option<BodyCopy> {
+    let raw = copy?;
+    let decoded = decode_by
+        .filter(|h| h.contains_key(CONTENT_ENCODING))
+        .and_then(|h| emit::decode_body(h, raw));
+    let (bytes, truncated) = match &decoded {
+        Some(d) => (&d[..], d.len() > cap),
+        None => (&raw[..], truncated || raw.len() > cap),
+    };
+    let bytes = &bytes[..bytes.len().min(cap)];
+    let (encoding, data) = match std::str::from_utf8(bytes) {
+        Ok(text) => ("utf8", text.to_owned()),
+        // Cut inside a character: keep the whole ones.
+        Err(e) if e.error_len().is_none() && truncated => (
+            "utf8",
+            String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned(),
+        ),
+        Err(_) => (
+            "base64",
+            base64::engine::general_purpose::STANDARD.encode(bytes),
+        ),
+    };
+    Some(BodyCopy {
+        encoding: encoding.to_owned(),
+        data,
+        truncated,
+    })
+}
+
+fn copy_header(from: &HeaderMap, to: &mut HeaderMap, name: &HeaderName) {
+    if to.contains_key(name) {
+        return;
+    }
+    for value in from.get_all(name) {
+        to.append(name.clone(), value.clone());
+    }
+}
+
+/// `%XX` sequences decoded; invalid UTF-8 replaced.
+fn percent_decode(text: &str) -> String {
+    if !text.contains('%') {
+        return text.to_owned();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let value = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(u8::try_from(value).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
