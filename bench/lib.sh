@@ -4,6 +4,8 @@
 #
 # The sourcing script sets BENCH_DIR, ROOT, TOOLS, KEEP, SERVER_CPU and LOAD_CPU first.
 
+export PYTHONDONTWRITEBYTECODE=1   # no __pycache__ in bench/tools
+
 say() { printf '%s\n' "$*" >&2; }
 
 # === install ================================================================================

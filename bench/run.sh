@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
         --only) ONLY="$2"; shift ;;
         --no-build) BUILD=0 ;;
         --keep) KEEP=1 ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -284,8 +284,10 @@ fi
 
 if want 5; then
     say "bench: 5. $IDLE_CONNS idle keep-alive connections, RSS"
-    start_strangler strangler "$(strangler_conf legacy "$P_CANDIDATE")"
     for rep in $(seq "$REPEATS"); do
+        # a fresh strangler each time, so memory kept from the last repeat's connections does
+        # not hide the cost of the new ones (nginx and HAProxy preallocate and keep running)
+        start_strangler strangler "$(strangler_conf legacy "$P_CANDIDATE")"
         for t in direct nginx haproxy strangler; do
             pid=$(pid_of "$t")
             warm "$(url "$t" /100b)"
@@ -306,8 +308,8 @@ if want 5; then
                 target="$t" rep="$rep" rss_before_kib="$before" rss_with_kib="$with" \
                 opened="${ready:-0}" failed="${failed:-0}" alive_after_hold="${alive:-0}"
         done
+        stop "$PID_strangler"
     done
-    stop "$PID_strangler"
 fi
 
 # === 6. bus publishing on/off ===============================================================
@@ -364,9 +366,13 @@ if want 6; then
 kind = \"log\"
 path = \"$WORK/events-strangler_b\""
     bus_probe strangler_b "$log_bus" log && buses+=(log)
+    # a stream and subjects of our own on the shared server, deleted at the end
+    NATS_STREAM="BENCH_$$_$RANDOM"
     nats_bus="[bus]
 kind = \"nats\"
-url = \"nats://127.0.0.1:4222\""
+url = \"nats://127.0.0.1:4222\"
+stream = \"$NATS_STREAM\"
+subject_prefix = \"bench$$x$RANDOM\""
     if (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
         bus_probe strangler_b "$nats_bus" nats && buses+=(nats)
     else
@@ -388,6 +394,9 @@ url = \"nats://127.0.0.1:4222\""
             done
         done
         stop "$PID_strangler"
+    fi
+    if (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
+        python3 "$TOOLS/nats_probe.py" --delete-stream "$NATS_STREAM" >/dev/null 2>&1 || true
     fi
 fi
 

@@ -28,7 +28,7 @@ const SCRIPT_PATH_SENT: &str = "/api/products/%3Cscript%3Ealert(1)%3C/script%3E"
 /// What the greeting candidate wrongly answers: markup inside a diff value.
 const MARKUP_VALUE: &str = "<img src=x onerror=alert(2)>";
 /// How long the browser script may run.
-const BROWSER_DEADLINE: Duration = Duration::from_secs(180);
+const BROWSER_DEADLINE: Duration = Duration::from_secs(240);
 
 /// The browser driver's folder, or why the browser test cannot run here.
 fn browser_driver() -> Result<PathBuf, String> {

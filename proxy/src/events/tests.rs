@@ -31,46 +31,114 @@ fn validator(kind: &str) -> jsonschema::Validator {
         .unwrap_or_else(|e| panic!("the schema of {kind} is invalid: {e}"))
 }
 
-/// One plausible event of each type, stamped as the publisher stamps them.
+/// One event of each type, built by the code that emits it where it is reachable, stamped as
+/// the publisher stamps them.
 fn example(kind: &str) -> Event {
-    let (subject, data) = match kind {
-        types::EXCHANGE_SEEN => (
-            Some("thumbnail"),
-            json!({"method": "GET", "path": "/misc/thumbnail", "status": 200, "route": "thumbnail", "upstream": "legacy", "latency_ms": 3}),
-        ),
-        types::SHADOW_COMPARED => (
-            Some("thumbnail"),
-            json!({"route": "thumbnail", "verdict": "regression", "differences": [{"pointer": "/status", "legacy": 200, "candidate": 500}]}),
-        ),
-        types::SHADOW_SKIPPED => (
-            Some("thumbnail"),
-            json!({"route": "thumbnail", "reason": "queue_full", "method": "GET", "path": "/misc/thumbnail"}),
-        ),
-        types::ROUTE_CHANGED => (
-            Some("thumbnail"),
-            json!({"route": "thumbnail", "from": "legacy", "to": "shadow", "by": "file", "reason": null}),
-        ),
-        types::ROLLOUT_PROMOTED => (
-            Some("thumbnail"),
-            json!({"route": "thumbnail", "from": 10, "to": 25}),
-        ),
-        types::ROLLOUT_ROLLED_BACK => (
-            Some("thumbnail"),
-            json!({"route": "thumbnail", "from": 25, "to": 0, "reason": "regressions"}),
-        ),
-        types::CONFIG_RELOADED => (
-            None,
-            json!({"generation": 3, "trigger": "file", "routes": 2, "changed": []}),
-        ),
-        types::CONFIG_REJECTED => (
-            None,
-            json!({"trigger": "file", "errors": ["routes.toml:3: unknown key"]}),
-        ),
+    let mut event = match kind {
+        types::EXCHANGE_SEEN => exchange_seen(),
+        types::SHADOW_COMPARED => {
+            let latency = exchange::Latency {
+                ttfb_ms: 1.5,
+                total_ms: 2.25,
+            };
+            let compared = exchange::ShadowCompared {
+                route: "thumbnail".into(),
+                correlation: "r-1".into(),
+                method: "GET".into(),
+                path: "/misc/thumbnail?w=10".into(),
+                verdict: "regression".into(),
+                differences: vec![exchange::Difference {
+                    pointer: "/status".into(),
+                    legacy: Some(json!(200)),
+                    candidate: Some(json!(500)),
+                    noise: false,
+                }],
+                total: 1,
+                latency: exchange::LatencyPair {
+                    legacy: latency,
+                    candidate: latency,
+                },
+                baseline_samples: 12,
+            };
+            exchange::event(kind, Some("thumbnail"), "r-1", &compared).unwrap()
+        }
+        types::SHADOW_SKIPPED => {
+            let skipped = exchange::ShadowSkipped {
+                route: "thumbnail".into(),
+                correlation: "r-1".into(),
+                reason: "queue_full".into(),
+                method: "GET".into(),
+                path: "/misc/thumbnail".into(),
+            };
+            exchange::event(kind, Some("thumbnail"), "r-1", &skipped).unwrap()
+        }
+        types::CONFIG_RELOADED | types::ROUTE_CHANGED => {
+            let change = exchange::ModeChange {
+                route: "thumbnail".into(),
+                from: "legacy".into(),
+                to: "shadow".into(),
+            };
+            let events = exchange::reloaded_events(3, "file", 2, vec![change]);
+            events.into_iter().find(|e| e.kind == kind).unwrap()
+        }
+        types::CONFIG_REJECTED => {
+            let errors = crate::config::from_toml_str("nonsense = 1\n", "routes.toml").unwrap_err();
+            exchange::rejected_event("file", &errors).unwrap()
+        }
+        types::ROLLOUT_PROMOTED | types::ROLLOUT_ROLLED_BACK => {
+            // As `rollout::auto` builds it.
+            let data = json!({
+                "route": "thumbnail",
+                "from": "canary 10%",
+                "to": "canary 25%",
+                "reason": "0 regressions in 200 samples",
+                "figures": { "samples": 200, "regressions": 0 },
+                "gate": { "promote": {}, "rollback": {} },
+            });
+            Event::new(
+                kind,
+                Some("thumbnail"),
+                "0190a4c2-7e2a-7b1e-9a9e-3f1f7c7d2a11",
+                data,
+            )
+        }
         other => panic!("no example for {other}"),
     };
-    let mut event = Event::new(kind, subject, "0190a4c2-7e2a-7b1e-9a9e-3f1f7c7d2a11", data);
     event.source = "strangler://host-1".into();
     event
+}
+
+fn exchange_seen() -> Event {
+    let seen = exchange::ExchangeSeen {
+        route: Some("products".into()),
+        mode: Some("shadow".into()),
+        method: "GET".into(),
+        path_template: Some("/api/products/{sku}".into()),
+        path: "/api/products/A-1".into(),
+        params: [("sku".to_owned(), "A-1".to_owned())].into(),
+        query: None,
+        status: 200,
+        upstream: Some("legacy".into()),
+        side: "legacy".into(),
+        latency: exchange::Latency {
+            ttfb_ms: 0.5,
+            total_ms: 0.75,
+        },
+        sizes: exchange::Sizes {
+            request_bytes: 0,
+            response_bytes: 42,
+        },
+        request_headers: [("authorization".to_owned(), exchange::REDACTED.to_owned())].into(),
+        response_headers: [("content-type".to_owned(), "application/json".to_owned())].into(),
+        request_body: None,
+        response_body: Some(exchange::BodyCopy {
+            encoding: "utf8".into(),
+            data: "{}".into(),
+            truncated: false,
+        }),
+        complete: true,
+    };
+    exchange::event(types::EXCHANGE_SEEN, Some("products"), "r-1", &seen).unwrap()
 }
 
 #[test]
@@ -102,9 +170,12 @@ fn schemas_refuse_a_broken_envelope() {
         event[key] = value;
         assert!(!validator.is_valid(&event), "{key} should be refused");
     }
-    let mut event = good;
+    let mut event = good.clone();
     event.as_object_mut().unwrap().remove("id");
     assert!(!validator.is_valid(&event), "id is required");
+    let mut event = good;
+    event["data"]["side"] = json!("candidate");
+    assert!(!validator.is_valid(&event), "the data part is checked too");
 }
 
 #[test]

@@ -91,6 +91,10 @@
     return Number.isInteger(n) ? n.toLocaleString('en-US') : n.toLocaleString('en-US', { maximumFractionDigits: 1 });
   }
 
+  function plural(n, word) {
+    return `${formatNumber(n)} ${word}${n === 1 ? '' : 's'}`;
+  }
+
   function formatMs(ms) {
     if (typeof ms !== 'number' || !Number.isFinite(ms)) return '—';
     if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
@@ -356,7 +360,7 @@
     const baseline = Number(s.baseline_samples) || 0;
     td.append(el('div', {
       class: baseline > 0 ? 'small muted' : 'small warn',
-      text: baseline > 0 ? `baseline: ${formatNumber(baseline)} samples` : 'no noise baseline yet',
+      text: baseline > 0 ? `noise baseline: ${plural(baseline, 'sample')}` : 'no noise baseline yet',
       title: 'Noise is learned by asking legacy twice; verdicts are trustworthy once the baseline has samples.',
     }));
     return td;
@@ -569,13 +573,13 @@
     const meta = [
       el('span', { class: 'meta-item', text: `route ${record.route}` }),
       el('span', { class: 'meta-item', text: formatWhen(record.at) }),
-      el('span', { class: 'meta-item', text: `${total} difference${total === 1 ? '' : 's'}` }),
+      el('span', { class: 'meta-item', text: plural(total, 'difference') }),
     ];
     if (Number.isFinite(latency.legacy_total_ms)) {
       meta.push(el('span', { class: 'meta-item', text: `legacy ${formatMs(latency.legacy_total_ms)} · candidate ${formatMs(latency.candidate_total_ms)}` }));
     }
     if (Number(record.baseline_samples) > 0) {
-      meta.push(el('span', { class: 'meta-item', text: `baseline ${formatNumber(Number(record.baseline_samples))} samples` }));
+      meta.push(el('span', { class: 'meta-item', text: `baseline ${plural(Number(record.baseline_samples), 'sample')}` }));
     }
     if (differences.length === 0) {
       // Nothing to lay side by side: one line, the correlation id on hover.

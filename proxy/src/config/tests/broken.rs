@@ -113,7 +113,7 @@ const CASES: &[Case] = &[
         "[bus]\nflavour = 1 # E1\n",
         &[(
             "E1",
-            "unknown key `flavour`; known keys here: kind, path, url",
+            "unknown key `flavour`; known keys here: kind, path, segment_size, retention, max_size, fsync, fsync_interval, url, stream, subject_prefix, key_prefix, maxlen, channel, spool, spool_max, on_full, batch, exchanges",
         )],
     ),
     whole(

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use super::*;
-use crate::config::{Fsync, OnFull};
+use crate::config::{BusConfig, Fsync, OnFull};
 use crate::events::Publisher;
 use crate::events::segment::tests::event;
 use crate::events::segment::{self, Options};

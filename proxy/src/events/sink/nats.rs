@@ -49,6 +49,7 @@ pub struct NatsSink {
     inner: Arc<Inner>,
 }
 
+/// What a sink and its clones share.
 #[derive(Debug)]
 struct Inner {
     /// The connection; async-nats reconnects it by itself after an outage.
@@ -110,7 +111,7 @@ impl NatsSink {
     /// Publishes each event on `<subject_prefix>.<type>.<route or "_">` with
     /// `Nats-Msg-Id: <event id>` and the JSON structured event as payload.
     ///
-    /// Messages are sent in windows of up to [`WINDOW`], the whole window before any of its
+    /// Messages are sent in windows of up to 1,000, the whole window before any of its
     /// acks is awaited. `Ok` only when every PubAck arrived (a duplicate's ack counts: the
     /// broker holds it); a broker that is gone or slow gives [`SinkError::Unavailable`] within
     /// about 2 × [`TIMEOUT`] per window, and the caller retries the batch with the same ids.
