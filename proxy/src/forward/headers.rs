@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 /// Fields that describe one connection, never the message.
-const HOP_BY_HOP: [HeaderName; 6] = [
+static HOP_BY_HOP: [HeaderName; 6] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -134,7 +134,20 @@ impl RequestIds {
     /// The next id: 32 lower-case hex digits (usable as a W3C trace id).
     pub fn next(&self) -> String {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        format!("{:016x}{:016x}", self.prefix, n)
+        let mut id = [0u8; 32];
+        hex16(self.prefix, &mut id[..16]);
+        hex16(n, &mut id[16..]);
+        // Only ASCII hex digits were written.
+        String::from_utf8_lossy(&id).into_owned()
+    }
+}
+
+/// Writes `value` as 16 lower-case hex digits into `out` (no formatting machinery: this runs
+/// for every request without an id).
+fn hex16(value: u64, out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, byte) in out.iter_mut().enumerate().take(16) {
+        *byte = DIGITS[((value >> (60 - 4 * i)) & 0xf) as usize];
     }
 }
 
@@ -256,6 +269,9 @@ mod tests {
         let tp = h["traceparent"].to_str().unwrap().to_owned();
         assert_eq!(tp.len(), 55, "{tp}");
         assert_ne!(ids.next(), ids.next());
+        let mut out = [0u8; 16];
+        hex16(0x0123_4567_89ab_cdef, &mut out);
+        assert_eq!(&out, b"0123456789abcdef");
     }
 
     #[test]
