@@ -173,7 +173,16 @@ impl Reloader {
                     let after = snapshot.config.raw();
                     let changed = exchange::mode_changes(current.config.raw(), after);
                     let routes = after.routes.len();
-                    exchange::reloaded_events(generation, trigger.as_str(), routes, changed)
+                    let journal = crate::rollout::journal::recent(&self.path, 64);
+                    exchange::reloaded_events(
+                        generation,
+                        trigger.as_str(),
+                        routes,
+                        changed,
+                        |change| {
+                            crate::rollout::journal::explain(&journal, &change.route, &change.to)
+                        },
+                    )
                 });
                 self.shared.install(snapshot);
                 for event in published.into_iter().flatten() {

@@ -332,16 +332,18 @@ pub fn reloaded_events(
     trigger: &str,
     routes: usize,
     changed: Vec<ModeChange>,
+    who: impl Fn(&ModeChange) -> Option<(String, Option<String>)>,
 ) -> Vec<Event> {
     let correlation = uuid::Uuid::now_v7().to_string();
     let mut events = Vec::with_capacity(changed.len() + 1);
     for change in &changed {
+        let (by, reason) = who(change).unwrap_or_else(|| (trigger.to_owned(), None));
         let payload = RouteChanged {
             route: change.route.clone(),
             from: change.from.clone(),
             to: change.to.clone(),
-            by: trigger.to_owned(),
-            reason: None,
+            by,
+            reason,
         };
         events.extend(event(
             types::ROUTE_CHANGED,

@@ -78,7 +78,7 @@ fn example(kind: &str) -> Event {
                 from: "legacy".into(),
                 to: "shadow".into(),
             };
-            let events = exchange::reloaded_events(3, "file", 2, vec![change]);
+            let events = exchange::reloaded_events(3, "file", 2, vec![change], |_| None);
             events.into_iter().find(|e| e.kind == kind).unwrap()
         }
         types::CONFIG_REJECTED => {

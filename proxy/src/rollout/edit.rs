@@ -76,6 +76,13 @@ pub enum FlipError {
 /// Applies `flip` to the file at `path` and records it in the audit journal beside it.
 /// Returns the changes made (empty when `--all` found nothing to move).
 pub fn flip_file(path: &Path, flip: &Flip) -> Result<Vec<Change>, FlipError> {
+    // Flips are read-modify-write: two at once (CLI and admin, or two threads) must not lose
+    // one another's change. One at a time in this process, and across processes by a lock file.
+    static IN_PROCESS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = IN_PROCESS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _lock = FileLock::acquire(path)?;
     let text = std::fs::read_to_string(path).map_err(|source| FlipError::Io {
         what: "cannot read",
         path: path.to_owned(),
@@ -192,6 +199,61 @@ fn apply(table: &mut Table, to: Stage) {
             t.insert("percent", number);
             *other = Item::Value(Value::InlineTable(t));
         }
+    }
+}
+
+/// `<routes file>.lock` beside the file, held while a flip reads and rewrites it.
+struct FileLock(PathBuf);
+
+impl FileLock {
+    fn acquire(config: &Path) -> Result<Self, FlipError> {
+        let mut name = config
+            .file_name()
+            .map(|n| n.to_os_string())
+            .unwrap_or_else(|| "routes.toml".into());
+        name.push(".lock");
+        let lock = config.with_file_name(name);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+            {
+                Ok(_) => return Ok(Self(lock)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    // A lock left by a crashed flip is stale after 30 s.
+                    let stale = std::fs::metadata(&lock)
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|t| {
+                            t.elapsed().unwrap_or_default() > std::time::Duration::from_secs(30)
+                        });
+                    if stale {
+                        let _ = std::fs::remove_file(&lock);
+                    } else if std::time::Instant::now() > deadline {
+                        return Err(FlipError::File(format!(
+                            "another flip holds {}; try again (delete it if no flip is running)",
+                            lock.display()
+                        )));
+                    } else {
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                }
+                Err(source) => {
+                    return Err(FlipError::Io {
+                        what: "cannot create the lock",
+                        path: lock,
+                        source,
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -322,6 +384,46 @@ extracted = "misc"
         )
         .unwrap();
         assert_eq!(changes.len(), 2);
+    }
+
+    #[test]
+    fn concurrent_flips_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("routes.toml");
+        let mut text = String::from(FILE);
+        for i in 0..8 {
+            text.push_str(&format!(
+                "\n[[routes]]\nid = \"r{i}\"\nmatch = {{ path = \"/r{i}\" }}\nmode = \"legacy\"\nextracted = \"misc\"\n"
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        std::thread::scope(|scope| {
+            for i in 0..8 {
+                let path = &path;
+                scope.spawn(move || {
+                    flip_file(
+                        path,
+                        &flip(
+                            Target::Route(format!("r{i}")),
+                            Stage::new(RouteMode::Shadow),
+                            false,
+                        ),
+                    )
+                    .unwrap();
+                });
+            }
+        });
+        let after = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            after.matches("mode = \"shadow\"").count(),
+            9,
+            "every flip landed:\n{after}"
+        );
+        assert_eq!(journal::recent(&path, 100).len(), 8);
+        assert!(
+            !path.with_file_name("routes.toml.lock").exists(),
+            "the lock is released"
+        );
     }
 
     #[test]

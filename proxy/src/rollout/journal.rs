@@ -84,6 +84,18 @@ pub fn recent(config: &Path, limit: usize) -> Vec<Change> {
     changes
 }
 
+/// Who made a route's latest change to `mode` and why, if the journal recorded it within the
+/// last minute (a change nobody recorded was an edit of the file).
+pub fn explain(journal: &[Change], route: &str, mode: &str) -> Option<(String, Option<String>)> {
+    let change = journal
+        .iter()
+        .rev()
+        .find(|c| c.route == route && c.to.split(' ').next() == Some(mode))?;
+    let at = humantime::parse_rfc3339(&change.at).ok()?;
+    let age = SystemTime::now().duration_since(at).unwrap_or_default();
+    (age < std::time::Duration::from_secs(60)).then(|| (change.by.clone(), change.reason.clone()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +129,14 @@ mod tests {
         assert_eq!(got[0], c);
         assert_eq!(got[1].to, "legacy");
         assert_eq!(recent(&config, 1).len(), 1);
+        assert_eq!(
+            explain(&got, "api", "canary"),
+            Some(("cli".into(), Some("diffs clean".into())))
+        );
+        assert_eq!(
+            explain(&got, "api", "legacy"),
+            Some(("rollout".into(), None))
+        );
+        assert_eq!(explain(&got, "other", "legacy"), None);
     }
 }

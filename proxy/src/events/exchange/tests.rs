@@ -260,7 +260,7 @@ fn config_and_shadow_events() {
             to: "shadow".into()
         }]
     );
-    let events = reloaded_events(3, "file", 2, changes);
+    let events = reloaded_events(3, "file", 2, changes, |_| None);
     assert_eq!(events.len(), 2);
     assert_eq!(events[0].kind, types::CONFIG_RELOADED);
     assert_eq!(
