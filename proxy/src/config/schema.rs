@@ -58,7 +58,9 @@ pub struct ListenConfig {
     /// Time a client has to send a complete request head (slowloris guard).
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
-    /// Idle keep-alive connections are closed after this long.
+    /// Connections with no request in flight and no bytes moving are closed after this long.
+    /// An HTTP/1.1 connection waiting for its next request is closed sooner, after
+    /// `header_read_timeout`: hyper times that wait as the reading of the next head.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// On SIGTERM/Ctrl-C, in-flight requests get this long to finish.
