@@ -5,17 +5,27 @@
 //! in the kernel's backlog instead of being accepted and starved. On shutdown the listener
 //! stops accepting, asks every connection to finish its in-flight requests, and drops what
 //! is left after the grace period.
+//!
+//! Before a request reaches the handler, [`guard`] refuses what must never be forwarded and
+//! [`scan`] (over the raw bytes) what hyper's parsed request cannot show; see README.md
+//! "Limits and hardening". Every connection runs two timers of its own: a request head must
+//! arrive within `header_read_timeout` of its first byte, and a connection with nothing in
+//! flight is closed after `idle_timeout`.
 
-mod idle;
+mod body;
+mod guard;
+mod scan;
 mod tls;
+mod watch;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response, StatusCode, Version, header};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -27,32 +37,58 @@ use tokio_util::task::TaskTracker;
 use crate::config::ListenConfig;
 use crate::forward::ProxyBody;
 
+pub use body::{BodyTimeout, ClientBody};
+pub use guard::Refusal;
+pub use scan::MAX_HEADERS;
 pub use tls::{TlsError, load_acceptor};
 
-use idle::{Activity, IdleIo};
+use scan::Scanner;
+use watch::{Activity, WatchedIo};
+
+/// HTTP/2 streams a client may reset before the server has answered them, per connection,
+/// before the connection is closed (rapid reset, CVE-2023-44487; hyper's default is 20).
+const H2_MAX_PENDING_RESETS: usize = 20;
+
+/// HTTP/2 streams the server may reset for a client's protocol errors before it closes the
+/// connection (hyper's default is 1024).
+const H2_MAX_LOCAL_RESETS: usize = 1024;
 
 /// Limits applied to every client connection, from `[listen]`.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Open connections at most.
     pub max_connections: usize,
-    /// Time to receive a complete request head.
+    /// Time from a request head's first byte to its end.
     pub header_read_timeout: Duration,
-    /// Close a connection with no request in flight and no bytes moving for this long.
+    /// Longest wait for the next bytes of a request body.
+    pub body_read_timeout: Duration,
+    /// Close a connection with no request in flight for this long (HTTP/1.1: and no bytes).
     pub idle_timeout: Duration,
     /// Largest request head.
     pub max_header_bytes: usize,
+    /// Most header fields in a request head.
+    pub max_headers: usize,
+    /// Longest request target.
+    pub max_uri_bytes: usize,
+    /// Concurrent HTTP/2 streams per connection.
+    pub h2_max_concurrent_streams: u32,
     /// Time in-flight requests get on shutdown.
     pub shutdown_grace: Duration,
 }
 
 impl From<&ListenConfig> for Limits {
     fn from(c: &ListenConfig) -> Self {
+        let bytes =
+            |size: &crate::config::ByteSize| usize::try_from(size.bytes()).unwrap_or(usize::MAX);
         Self {
             max_connections: c.max_connections,
             header_read_timeout: c.header_read_timeout,
+            body_read_timeout: c.body_read_timeout,
             idle_timeout: c.idle_timeout,
-            max_header_bytes: usize::try_from(c.max_header_bytes.bytes()).unwrap_or(usize::MAX),
+            max_header_bytes: bytes(&c.max_header_bytes),
+            max_headers: c.max_headers,
+            max_uri_bytes: bytes(&c.max_uri_bytes),
+            h2_max_concurrent_streams: c.h2_max_concurrent_streams,
             shutdown_grace: c.shutdown_grace,
         }
     }
@@ -77,7 +113,7 @@ pub async fn serve<F, Fut>(
     shutdown: CancellationToken,
     handler: F,
 ) where
-    F: Fn(Request<Incoming>, Peer) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(Request<ClientBody>, Peer) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
     let builder = Arc::new(http_builder(&limits));
@@ -141,20 +177,22 @@ pub async fn serve<F, Fut>(
 
 fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // No `header_read_timeout` here: hyper's also times the wait for the next request on a
+    // kept-alive connection, which is the idle timeout's business. `drive` times heads from
+    // their first byte instead.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(limits.max_headers)
         .keep_alive(true);
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(100)
-        .max_pending_accept_reset_streams(Some(20))
-        .max_local_error_reset_streams(Some(1024))
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-        .keep_alive_interval(Some(Duration::from_secs(30)));
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_pending_accept_reset_streams(Some(H2_MAX_PENDING_RESETS))
+        .max_local_error_reset_streams(Some(H2_MAX_LOCAL_RESETS))
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     builder
 }
 
@@ -169,13 +207,13 @@ async fn connection<F, Fut>(
     hard_stop: CancellationToken,
     handler: F,
 ) where
-    F: Fn(Request<Incoming>, Peer) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(Request<ClientBody>, Peer) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
     match tls {
         None => {
             drive(
-                TokioIo::new(IdleIo::new(stream)),
+                TokioIo::new(WatchedIo::new(stream, scanner(&limits))),
                 peer,
                 &builder,
                 &limits,
@@ -191,7 +229,7 @@ async fn connection<F, Fut>(
             match handshake.await {
                 Ok(Ok(stream)) => {
                     drive(
-                        TokioIo::new(IdleIo::new(stream)),
+                        TokioIo::new(WatchedIo::new(stream, scanner(&limits))),
                         peer,
                         &builder,
                         &limits,
@@ -210,8 +248,12 @@ async fn connection<F, Fut>(
     }
 }
 
+fn scanner(limits: &Limits) -> Scanner {
+    Scanner::new(limits.max_headers, limits.max_header_bytes.max(8192))
+}
+
 async fn drive<S, F, Fut>(
-    io: TokioIo<IdleIo<S>>,
+    io: TokioIo<WatchedIo<S>>,
     peer: Peer,
     builder: &auto::Builder<TokioExecutor>,
     limits: &Limits,
@@ -220,26 +262,42 @@ async fn drive<S, F, Fut>(
     handler: F,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    F: Fn(Request<Incoming>, Peer) -> Fut + Clone + Send + Sync + 'static,
+    F: Fn(Request<ClientBody>, Peer) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<ProxyBody>> + Send + 'static,
 {
     let activity: Activity = io.inner().activity();
     let service_activity = activity.clone();
+    let max_uri = limits.max_uri_bytes;
+    let body_timeout = limits.body_read_timeout;
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let handler = handler.clone();
-        let guard = service_activity.request_started();
+        let in_flight = service_activity.request_started();
+        let refusal = match service_activity.refusal(in_flight.seq()) {
+            Some(why) => Some(Refusal::BadRequest(why)),
+            None => guard::check(&request, max_uri).err(),
+        };
         async move {
-            let response = handler(request, peer).await;
-            drop(guard);
+            let response = match refusal {
+                Some(refusal) => {
+                    tracing::debug!(client = %peer.addr, ?refusal, "request refused");
+                    refusal.into_response()
+                }
+                None => answer(request, peer, body_timeout, handler).await,
+            };
+            drop(in_flight);
             Ok::<_, Infallible>(response)
         }
     });
     let conn = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(conn);
     let mut draining = false;
-    let mut idle_check =
-        tokio::time::interval(limits.idle_timeout.max(Duration::from_millis(10)) / 2);
-    idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let check_every = limits
+        .idle_timeout
+        .min(limits.header_read_timeout)
+        .max(Duration::from_millis(40))
+        / 4;
+    let mut check = tokio::time::interval(check_every);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             result = conn.as_mut() => {
@@ -252,13 +310,53 @@ async fn drive<S, F, Fut>(
                 draining = true;
                 conn.as_mut().graceful_shutdown();
             }
-            _ = idle_check.tick(), if !draining => {
-                if activity.idle_for() >= limits.idle_timeout {
+            _ = check.tick() => {
+                if activity.head_age().is_some_and(|age| age >= limits.header_read_timeout) {
+                    tracing::debug!(client = %peer.addr, "request head not received in time; closing");
+                    return;
+                }
+                let idle = activity.idle_for();
+                if idle >= limits.idle_timeout && !draining {
                     draining = true;
                     conn.as_mut().graceful_shutdown();
+                } else if idle >= limits.idle_timeout.saturating_mul(2) {
+                    // Still open a whole idle period after being asked to close: a client
+                    // that does not read its answer. Drop it.
+                    tracing::debug!(client = %peer.addr, "idle connection did not close; dropping it");
+                    return;
                 }
             }
             () = hard_stop.cancelled() => return,
         }
     }
+}
+
+/// Runs the handler on a guarded request; turns a stalled body into 408, and closes an
+/// HTTP/1.1 connection whose upgrade was not accepted (what follows it cannot be trusted to
+/// be HTTP).
+async fn answer<F, Fut>(
+    request: Request<Incoming>,
+    peer: Peer,
+    body_timeout: Duration,
+    handler: F,
+) -> Response<ProxyBody>
+where
+    F: Fn(Request<ClientBody>, Peer) -> Fut,
+    Fut: Future<Output = Response<ProxyBody>>,
+{
+    let upgrade =
+        request.version() == Version::HTTP_11 && request.headers().contains_key(header::UPGRADE);
+    let (parts, body) = request.into_parts();
+    let (body, timed_out) = ClientBody::new(body, body_timeout);
+    let mut response = handler(Request::from_parts(parts, body), peer).await;
+    if timed_out.is_some_and(|flag| flag.load(Ordering::Relaxed)) {
+        tracing::debug!(client = %peer.addr, "request body stalled; answering 408");
+        return Refusal::BodyTimeout.into_response();
+    }
+    if upgrade && response.status() != StatusCode::SWITCHING_PROTOCOLS {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }

@@ -24,6 +24,7 @@ pub mod exchange;
 pub mod fake;
 pub mod findings;
 pub mod named;
+pub mod raw_upstream;
 pub mod tls;
 pub mod wait;
 

@@ -55,19 +55,29 @@ pub struct ListenConfig {
     pub tls: Option<TlsConfig>,
     /// Maximum open client connections; further connections wait in the accept backlog.
     pub max_connections: usize,
-    /// Time a client has to send a complete request head (slowloris guard).
+    /// Time from the first byte of a request head to its end (slowloris guard); a client
+    /// that is slower is disconnected.
     #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
-    /// Connections with no request in flight and no bytes moving are closed after this long.
-    /// An HTTP/1.1 connection waiting for its next request is closed sooner, after
-    /// `header_read_timeout`: hyper times that wait as the reading of the next head.
+    /// Longest wait for the next bytes of a request body; a client that stalls longer gets
+    /// 408, and the upstream request is aborted.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// Connections with no request in flight are closed after this long: HTTP/1.1 once no
+    /// byte has moved for it, HTTP/2 once no stream has started or ended for it.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// On SIGTERM/Ctrl-C, in-flight requests get this long to finish.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
-    /// Largest request head (request line + headers) accepted.
+    /// Largest request head (request line + headers) accepted; larger ones get 431.
     pub max_header_bytes: ByteSize,
+    /// Most header fields in a request head; more get 431.
+    pub max_headers: usize,
+    /// Longest request target (path and query); longer ones get 414.
+    pub max_uri_bytes: ByteSize,
+    /// Concurrent HTTP/2 streams per connection.
+    pub h2_max_concurrent_streams: u32,
     /// Default request body limit for routes that set none.
     pub max_request_body: ByteSize,
 }
@@ -79,9 +89,13 @@ impl Default for ListenConfig {
             tls: None,
             max_connections: 10_000,
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
             max_header_bytes: ByteSize(64 * 1024),
+            max_headers: 100,
+            max_uri_bytes: ByteSize(8 * 1024),
+            h2_max_concurrent_streams: 100,
             max_request_body: ByteSize(100 * 1024 * 1024),
         }
     }
@@ -148,7 +162,8 @@ pub struct UpstreamConfig {
     /// Pooled idle connections are closed after this long.
     #[serde(default = "default_pool_idle_timeout", with = "humantime_serde")]
     pub pool_idle_timeout: Duration,
-    /// Extra attempts for idempotent requests whose connection could not be opened.
+    /// Extra attempts to open a connection that failed (before anything is sent; not after a
+    /// connect timeout).
     #[serde(default = "default_connect_retries")]
     pub connect_retries: u32,
 }

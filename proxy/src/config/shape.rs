@@ -93,9 +93,13 @@ static LISTEN: Shape = Shape::Table(&[
     opt("tls", &TLS),
     opt("max_connections", &USIZE),
     opt("header_read_timeout", &DURATION),
+    opt("body_read_timeout", &DURATION),
     opt("idle_timeout", &DURATION),
     opt("shutdown_grace", &DURATION),
     opt("max_header_bytes", &SIZE),
+    opt("max_headers", &USIZE),
+    opt("max_uri_bytes", &SIZE),
+    opt("h2_max_concurrent_streams", &U32),
     opt("max_request_body", &SIZE),
 ]);
 static ADMIN: Shape = Shape::Table(&[

@@ -7,6 +7,7 @@
 mod bus;
 mod diff;
 mod events;
+mod limits;
 mod route;
 
 use std::net::SocketAddr;
@@ -172,6 +173,7 @@ impl Checks<'_> {
         self.positive_duration(&path.key("idle_timeout"), listen.idle_timeout);
         self.positive_size(&path.key("max_header_bytes"), listen.max_header_bytes);
         self.positive_size(&path.key("max_request_body"), listen.max_request_body);
+        self.listen_limits(&path);
     }
 
     fn socket_addr(&mut self, key: &KeyPath, text: &str) -> Option<SocketAddr> {

@@ -265,6 +265,7 @@ fn raw_config() -> impl Strategy<Value = RawConfig> {
                     shutdown_grace: grace,
                     max_header_bytes,
                     max_request_body,
+                    ..ListenConfig::default()
                 },
                 admin: AdminConfig {
                     address: format!("[::1]:{admin_port}"),
