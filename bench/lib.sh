@@ -97,6 +97,15 @@ start() {
     eval "PID_${name//-/_}=$pid"
 }
 
+# start_unpinned NAME CMD...: like start, on any CPU (a broker, as the shared NATS server)
+start_unpinned() {
+    local name="$1"; shift
+    "$@" >"$WORK/$name.log" 2>&1 &
+    local pid=$!
+    PIDS+=("$pid")
+    eval "PID_${name//-/_}=$pid"
+}
+
 # stop PID: SIGTERM, up to 5 s grace, then SIGKILL
 stop() {
     local pid="$1" p
@@ -167,6 +176,7 @@ pick_ports() {
     P_ADMIN=${PORTS[7]}
     P_STRANGLER_B=${PORTS[8]}
     P_ADMIN_B=${PORTS[9]}
+    P_REDIS=${PORTS[10]}
 }
 
 # === backend: nginx serving fixed files (also "direct") =====================================

@@ -52,7 +52,10 @@ if [ "$(nproc)" -lt 2 ]; then
     exit 1
 fi
 
-install_tools nginx haproxy wrk oha
+# oha drives the fixed-rate scenarios only; a run of the others does not need it
+tools=(nginx haproxy wrk)
+if want 2 || want 4; then tools+=(oha); fi
+install_tools "${tools[@]}"
 build_strangler "$BUILD"
 setup_work
 RAW="$WORK/raw.jsonl"
@@ -346,6 +349,12 @@ bus_probe() {
             [ "${n:-0}" -gt 0 ] && break
             sleep 0.1
         done
+    elif [ "$kind" = redis ]; then
+        for _ in $(seq 30); do
+            n=$(redis_dump | grep -c "$marker" || true)
+            [ "${n:-0}" -gt 0 ] && break
+            sleep 0.1
+        done
     else
         wait "$probe" || true
         n=$(cat "$WORK/nats-probe.out" 2>/dev/null || echo 0)
@@ -357,6 +366,14 @@ bus_probe() {
     fi
     say "bench: bus $kind publishes ($n events seen for 20 requests)"
     return 0
+}
+
+# redis_dump: every entry of the bench's Redis streams, one field per line
+redis_dump() {
+    local key
+    for key in $(redis-cli -p "$P_REDIS" --scan --pattern "$REDIS_PREFIX:*" 2>/dev/null); do
+        redis-cli -p "$P_REDIS" XRANGE "$key" - + 2>/dev/null
+    done
 }
 
 if want 6; then
@@ -378,6 +395,22 @@ subject_prefix = \"bench$$x$RANDOM\""
     else
         note_skip "bus: nats not measured (nothing listens on 127.0.0.1:4222)"
     fi
+    # a redis-server of our own, like the shared NATS server not pinned to the servers' CPU;
+    # no persistence, so the bus is measured and not its disk
+    REDIS_PREFIX="bench$$x$RANDOM"
+    redis_bus="[bus]
+kind = \"redis\"
+url = \"redis://127.0.0.1:$P_REDIS\"
+key_prefix = \"$REDIS_PREFIX\""
+    if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then
+        mkdir -p "$WORK/redis"
+        start_unpinned redis redis-server --port "$P_REDIS" --bind 127.0.0.1 --save "" \
+            --appendonly no --dir "$WORK/redis"
+        wait_port "$P_REDIS"
+        bus_probe strangler_b "$redis_bus" redis && buses+=(redis)
+    else
+        note_skip "bus: redis not measured (redis-server or redis-cli not installed)"
+    fi
     if [ ${#buses[@]} -gt 0 ]; then
         start_strangler strangler "$(strangler_conf legacy "$P_CANDIDATE")"
         warm "http://127.0.0.1:$P_STRANGLER/100b"
@@ -385,7 +418,13 @@ subject_prefix = \"bench$$x$RANDOM\""
             closed bus 100b strangler "$rep" /100b
             for b in "${buses[@]}"; do
                 rm -rf "$WORK/events-strangler_b"
-                if [ "$b" = log ]; then bt="$log_bus"; else bt="$nats_bus"; fi
+                # each redis run starts empty, so the server's memory stays bounded
+                if [ "$b" = redis ]; then redis-cli -p "$P_REDIS" FLUSHALL >/dev/null; fi
+                case "$b" in
+                    log) bt="$log_bus" ;;
+                    nats) bt="$nats_bus" ;;
+                    redis) bt="$redis_bus" ;;
+                esac
                 start_strangler strangler_b "$(strangler_conf legacy "$P_CANDIDATE" "$bt" "$P_STRANGLER_B" "$P_ADMIN_B")" \
                     "$P_STRANGLER_B"
                 warm "http://127.0.0.1:$P_STRANGLER_B/100b"
@@ -398,6 +437,7 @@ subject_prefix = \"bench$$x$RANDOM\""
     if (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null; then
         python3 "$TOOLS/nats_probe.py" --delete-stream "$NATS_STREAM" >/dev/null 2>&1 || true
     fi
+    if [ -n "${PID_redis:-}" ]; then stop "$PID_redis"; fi
 fi
 
 # === report =================================================================================
@@ -414,7 +454,7 @@ versions="$WORK/versions.txt"
     echo "nginx=$(nginx -v 2>&1 | sed 's/.*nginx\///')"
     echo "haproxy=$(haproxy -v 2>&1 | head -1 | awk '{print $3}')"
     echo "wrk=$(wrk -v 2>&1 | head -1 | awk '{print $2}')"
-    echo "oha=$(oha --version 2>&1 | awk '{print $2}')"
+    echo "oha=$(if command -v oha >/dev/null; then oha --version 2>&1 | awk '{print $2}'; else echo none; fi)"
     echo "strangler_commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     echo "strangler_dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo yes || echo no)"
     echo "cpu_model=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"

@@ -281,6 +281,17 @@ async fn prometheus(Extract(state): Extract<State>) -> Response {
         "Requests not mirrored or not compared, by route and reason.",
         &skipped,
     );
+    let candidate = state.shared.shadows().candidate_latency();
+    let candidate: Vec<(String, &metrics::Histogram)> = candidate
+        .iter()
+        .map(|(route, h)| (format!("route=\"{}\"", escape(route)), &**h))
+        .collect();
+    metrics::histograms(
+        &mut out,
+        "strangler_shadow_candidate_duration_seconds",
+        "Candidate time to the response head in compared shadow exchanges, by route.",
+        &candidate,
+    );
 
     let bus = state.shared.events().stats();
     let bus_rows = [

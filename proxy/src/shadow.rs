@@ -30,6 +30,7 @@ use arc_swap::ArcSwapOption;
 use tokio::sync::Semaphore;
 use tokio_util::task::TaskTracker;
 
+use crate::admin::metrics::Histogram;
 use crate::config::{DiffConfig, ShadowConfig};
 use crate::diff::{DiffRules, NoiseBaseline};
 use crate::events::Publisher;
@@ -76,6 +77,9 @@ pub struct RouteShadow {
     baseline: Arc<Mutex<NoiseBaseline>>,
     /// Tallies and recent records; shared by every budget generation of the route.
     summary: Arc<Mutex<summary::Summary>>,
+    /// The candidate's time to response head in compared exchanges (for `/metrics`); shared
+    /// by every budget generation of the route.
+    candidate_latency: Arc<Histogram>,
     /// Publishes finished records, when a bus is configured.
     events: Option<Publisher>,
     /// Promotion-gate evidence (counts only for routes the gates track).
@@ -117,6 +121,10 @@ impl Shadows {
                 .as_ref()
                 .map(|p| p.summary.clone())
                 .unwrap_or_default(),
+            candidate_latency: previous
+                .as_ref()
+                .map(|p| p.candidate_latency.clone())
+                .unwrap_or_default(),
             events: self.events.get().filter(|p| p.is_enabled()).cloned(),
             evidence: self.evidence.get().cloned(),
         });
@@ -148,6 +156,17 @@ impl Shadows {
             .collect();
         views.sort_by(|a, b| a.route.cmp(&b.route));
         views
+    }
+
+    /// Per route (sorted by id), the candidate's time to response head in the exchanges
+    /// compared so far: one observation per comparison.
+    pub fn candidate_latency(&self) -> Vec<(Arc<str>, Arc<Histogram>)> {
+        let mut rows: Vec<(Arc<str>, Arc<Histogram>)> = lock(&self.routes)
+            .values()
+            .map(|r| (r.id.clone(), r.candidate_latency.clone()))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        rows
     }
 
     /// Recent records of `route` (or of all routes), newest first.
@@ -220,14 +239,16 @@ impl RouteShadow {
         if record.verdict == "regression" {
             tracing::debug!(route = %self.id, correlation = %record.correlation, differences = record.total_differences, "shadow regression");
         }
+        let candidate_ttfb = Duration::try_from_secs_f64(record.latency.candidate_ttfb_ms / 1000.0)
+            .unwrap_or_default();
+        if reason.is_none() && record.candidate_status.is_some() {
+            self.candidate_latency.observe(candidate_ttfb);
+        }
         if let Some(evidence) = &self.evidence {
             let regression = record.verdict == "regression";
             match (reason, record.candidate_status) {
                 (None, Some(status)) => {
-                    let ttfb = std::time::Duration::from_secs_f64(
-                        record.latency.candidate_ttfb_ms / 1000.0,
-                    );
-                    evidence.comparison(&self.id, regression, Some((status, ttfb)));
+                    evidence.comparison(&self.id, regression, Some((status, candidate_ttfb)));
                 }
                 (Some(SkipReason::CandidateTimeout | SkipReason::CandidateError), _) => {
                     evidence.comparison(&self.id, false, None);

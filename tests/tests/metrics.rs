@@ -1,4 +1,5 @@
-//! `/metrics` parses as Prometheus text and its counters agree with the traffic sent.
+//! `/metrics` parses as Prometheus text and its counters agree with the traffic sent,
+//! including the candidate's latency histogram for compared shadow exchanges.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -169,6 +170,36 @@ extracted = "new"
     assert_eq!(
         value(&s, "strangler_reloads_total", &[("result", "rejected")]),
         0.0
+    );
+    // The candidate's latency: one observation per compared shadow exchange, none for the
+    // route it answers directly (that is `strangler_request_duration_seconds`, side extracted).
+    let compared = value(
+        &s,
+        "strangler_shadow_comparisons_total",
+        &[("route", "health")],
+    );
+    let candidate = "strangler_shadow_candidate_duration_seconds";
+    assert_eq!(
+        value(&s, &format!("{candidate}_count"), &[("route", "health")]),
+        compared
+    );
+    assert!(value(&s, &format!("{candidate}_sum"), &[("route", "health")]) > 0.0);
+    assert_eq!(
+        value(&s, &format!("{candidate}_count"), &[("route", "moved")]),
+        0.0
+    );
+    let histogram = s
+        .samples
+        .iter()
+        .find(|x| x.metric == candidate && x.labels.get("route") == Some("health"))
+        .unwrap_or_else(|| panic!("no {candidate} histogram for route health"));
+    let prometheus_parse::Value::Histogram(buckets) = &histogram.value else {
+        panic!("{candidate} is not a histogram: {:?}", histogram.value);
+    };
+    let last = buckets.last().expect("buckets");
+    assert!(
+        last.less_than.is_infinite() && last.count == compared,
+        "{buckets:?}"
     );
     // The named candidate answers "N" where legacy answers JSON: every comparison is a regression.
     assert_eq!(

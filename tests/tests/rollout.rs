@@ -1,7 +1,9 @@
 //! Automatic promotion and rollback, end to end: a route with `promote = { auto = true }`
 //! climbs shadow → canary steps → extracted while its candidate answers like legacy, and a
 //! candidate that starts failing sends the route back to shadow — each move written to
-//! routes.toml, recorded in the audit journal, and visible in the admin API.
+//! routes.toml, recorded in the audit journal, visible in the admin API, and published on
+//! the bus (a `rollout.promoted` / `rollout.rolled_back` event with its figures, and the
+//! `route.changed` event of the reload that applied it, saying the rollout did it and why).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,10 +12,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
+use strangler::events::sink::{ReadFrom, log};
+use strangler::events::{Event, types};
 use system_tests::candidate::PriceBug;
 use system_tests::{Legacy, Proxy, raw_client, routes_toml, wait};
 
-/// A route over legacy-shim's product API with a fast gate (2 s windows, 15 samples).
+/// A route over legacy-shim's product API with a fast gate (2 s windows, 15 samples), and
+/// the embedded event log in `events/` beside routes.toml.
 fn config(legacy: &str, candidate: &str) -> String {
     routes_toml(
         legacy,
@@ -30,6 +35,11 @@ shadow = {{ baseline = 0.0 }}
 canary = {{ percent = 0, key = "request_id" }}
 promote = {{ auto = true, min_samples = 15, window = "2s", max_p99_ratio = 50.0, steps = [50, 100] }}
 rollback = {{ min_samples = 10, max_error_rate_delta = 0.2 }}
+
+[bus]
+kind = "log"
+path = "events"
+fsync = "never"
 "#
         ),
     )
@@ -54,6 +64,55 @@ fn traffic(proxy_url: String, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<
         }
         (sent, failed)
     })
+}
+
+/// Waits until the bus holds `n` events of type `kind` about the product route that
+/// `relevant` keeps; returns them, oldest first, as "from → to" with the event.
+async fn moves_on_the_bus(
+    proxy: &Proxy,
+    kind: &str,
+    n: usize,
+    relevant: impl Fn(&Event) -> bool,
+) -> Vec<(String, Event)> {
+    let folder = proxy.dir.path().join("events");
+    wait::eventually(
+        &format!("{n} {kind} events on the bus"),
+        Duration::from_secs(10),
+        || {
+            let events = log::read(&folder, ReadFrom::Start, 1_000_000).unwrap_or_default();
+            let moves: Vec<(String, Event)> = events
+                .into_iter()
+                .filter(|e| e.kind == kind && e.data["route"] == "product" && relevant(e))
+                .map(|e| {
+                    let step = format!(
+                        "{} → {}",
+                        e.data["from"].as_str().unwrap_or("?"),
+                        e.data["to"].as_str().unwrap_or("?")
+                    );
+                    (step, e)
+                })
+                .collect();
+            async move { (moves.len() >= n).then_some(moves) }
+        },
+    )
+    .await
+}
+
+/// The steps of `moves`, as "from → to".
+fn steps(moves: &[(String, Event)]) -> Vec<&str> {
+    moves.iter().map(|(step, _)| step.as_str()).collect()
+}
+
+/// Each route change was made by the rollout, for the reason its decision gave.
+fn changed_by_the_rollout(changes: &[(String, Event)], decisions: &[(String, Event)]) {
+    for ((_, change), (_, decision)) in changes.iter().zip(decisions) {
+        assert_eq!(change.data["by"], "rollout", "{:?}", change.data);
+        assert_eq!(
+            change.data["reason"], decision.data["reason"],
+            "{:?} vs {:?}",
+            change.data, decision.data
+        );
+    }
 }
 
 async fn route(client: &reqwest::Client, proxy: &Proxy) -> Value {
@@ -135,6 +194,24 @@ async fn a_correct_candidate_climbs_to_extracted() {
             .iter()
             .all(|m| m["by"] == "rollout" && m["reason"].as_str().unwrap().contains("gate held"))
     );
+
+    let promoted = moves_on_the_bus(&proxy, types::ROLLOUT_PROMOTED, 2, |_| true).await;
+    assert_eq!(steps(&promoted), path, "rollout.promoted events");
+    for (_, event) in &promoted {
+        assert!(
+            event.data["reason"].as_str().unwrap().contains("gate held")
+                && event.data["figures"].is_object(),
+            "{:?}",
+            event.data
+        );
+    }
+    let changed = moves_on_the_bus(&proxy, types::ROUTE_CHANGED, 2, |_| true).await;
+    assert_eq!(
+        steps(&changed),
+        ["shadow → canary", "canary → extracted"],
+        "route.changed events"
+    );
+    changed_by_the_rollout(&changed, &promoted);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,4 +242,18 @@ async fn a_candidate_that_starts_failing_is_rolled_back() {
     );
     let gate = route(&client, &proxy).await;
     assert_eq!(gate["mode"], "shadow");
+
+    let rolled_back = moves_on_the_bus(&proxy, types::ROLLOUT_ROLLED_BACK, 1, |_| true).await;
+    assert_eq!(
+        steps(&rolled_back),
+        ["canary 50% → shadow"],
+        "rollout.rolled_back events"
+    );
+    assert_eq!(rolled_back[0].1.data["reason"], last["reason"]);
+    let back = moves_on_the_bus(&proxy, types::ROUTE_CHANGED, 1, |e| {
+        e.data["to"] == "shadow"
+    })
+    .await;
+    assert_eq!(steps(&back), ["canary → shadow"], "route.changed events");
+    changed_by_the_rollout(&back, &rolled_back);
 }

@@ -47,10 +47,63 @@ pub struct RouteMetrics {
 struct SideMetrics {
     /// By status class 1xx..5xx (index 0..4).
     classes: [AtomicU64; 5],
+    latency: Histogram,
+}
+
+/// A latency histogram over fixed bounds: atomics only, so the data path can observe into it
+/// without a lock; made cumulative when rendered.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    /// Observations per bucket (not cumulative); beyond the last bound only `count` grows.
     buckets: [AtomicU64; BOUNDS.len()],
     count: AtomicU64,
     /// Sum of latencies in microseconds.
     sum_us: AtomicU64,
+}
+
+impl Histogram {
+    /// Counts one observation.
+    pub fn observe(&self, latency: Duration) {
+        let secs = latency.as_secs_f64();
+        if let Some(i) = BOUNDS.iter().position(|b| secs <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// Observations so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Writes the `_bucket`, `_sum` and `_count` samples of `name` with `labels` (nothing
+    /// while empty, as for the other families).
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let count = self.count();
+        if count == 0 {
+            return;
+        }
+        let mut cumulative = 0;
+        for (i, bound) in BOUNDS.iter().enumerate() {
+            cumulative += self.buckets[i].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+    }
+}
+
+/// Writes one histogram family: `rows` are (labels, histogram); empty ones are left out.
+pub fn histograms(out: &mut String, name: &str, help: &str, rows: &[(String, &Histogram)]) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    for (labels, histogram) in rows {
+        histogram.render(out, name, labels);
+    }
 }
 
 impl Metrics {
@@ -75,13 +128,7 @@ impl Metrics {
         let s = &record.sides[side as usize];
         let class = usize::from((status / 100).clamp(1, 5) - 1);
         s.classes[class].fetch_add(1, Ordering::Relaxed);
-        let secs = latency.as_secs_f64();
-        if let Some(i) = BOUNDS.iter().position(|b| secs <= *b) {
-            s.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        s.count.fetch_add(1, Ordering::Relaxed);
-        s.sum_us
-            .fetch_add(latency.as_micros() as u64, Ordering::Relaxed);
+        s.latency.observe(latency);
     }
 
     /// Renders the request metrics; `modes` gives each route's mode for the mode label.
@@ -120,42 +167,21 @@ impl Metrics {
                 }
             }
         }
-        let _ = writeln!(
+        let latencies: Vec<(String, &Histogram)> = rows
+            .iter()
+            .flat_map(|(route, _, m)| {
+                [(0, "legacy"), (1, "extracted")].map(|(side, name)| {
+                    let labels = format!("route=\"{}\",side=\"{name}\"", escape(route));
+                    (labels, &m.sides[side].latency)
+                })
+            })
+            .collect();
+        histograms(
             out,
-            "# HELP strangler_request_duration_seconds Time to the response head, by route and side."
+            "strangler_request_duration_seconds",
+            "Time to the response head, by route and side.",
+            &latencies,
         );
-        let _ = writeln!(out, "# TYPE strangler_request_duration_seconds histogram");
-        for (route, _, m) in &rows {
-            for (side, name) in [(0, "legacy"), (1, "extracted")] {
-                let s = &m.sides[side];
-                let count = s.count.load(Ordering::Relaxed);
-                if count == 0 {
-                    continue;
-                }
-                let labels = format!("route=\"{}\",side=\"{name}\"", escape(route));
-                let mut cumulative = 0;
-                for (i, bound) in BOUNDS.iter().enumerate() {
-                    cumulative += s.buckets[i].load(Ordering::Relaxed);
-                    let _ = writeln!(
-                        out,
-                        "strangler_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "strangler_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}"
-                );
-                let sum = s.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
-                let _ = writeln!(
-                    out,
-                    "strangler_request_duration_seconds_sum{{{labels}}} {sum}"
-                );
-                let _ = writeln!(
-                    out,
-                    "strangler_request_duration_seconds_count{{{labels}}} {count}"
-                );
-            }
-        }
     }
 }
 
@@ -213,6 +239,38 @@ mod tests {
         let mut again = String::new();
         m.render_requests(&mut again, &HashMap::new());
         assert!(again.contains(r#"status_class="2xx"} 1"#));
+    }
+
+    #[test]
+    fn a_histogram_family_is_cumulative_and_leaves_out_empty_rows() {
+        let used = Histogram::default();
+        used.observe(Duration::from_micros(700));
+        used.observe(Duration::from_millis(20));
+        used.observe(Duration::from_secs(60));
+        let empty = Histogram::default();
+        let mut out = String::new();
+        histograms(
+            &mut out,
+            "x_seconds",
+            "Help.",
+            &[
+                ("route=\"a\"".to_owned(), &used),
+                ("route=\"b\"".to_owned(), &empty),
+            ],
+        );
+        assert!(out.starts_with("# HELP x_seconds Help.\n# TYPE x_seconds histogram\n"));
+        assert!(
+            out.contains(r#"x_seconds_bucket{route="a",le="0.0005"} 0"#),
+            "{out}"
+        );
+        assert!(out.contains(r#"x_seconds_bucket{route="a",le="0.001"} 1"#));
+        assert!(out.contains(r#"x_seconds_bucket{route="a",le="0.025"} 2"#));
+        assert!(out.contains(r#"x_seconds_bucket{route="a",le="10"} 2"#));
+        assert!(out.contains(r#"x_seconds_bucket{route="a",le="+Inf"} 3"#));
+        assert!(out.contains(r#"x_seconds_sum{route="a"} 60.0207"#));
+        assert!(out.contains(r#"x_seconds_count{route="a"} 3"#));
+        assert!(!out.contains(r#"route="b""#));
+        assert_eq!(used.count(), 3);
     }
 
     #[test]
