@@ -10,11 +10,14 @@
 //!
 //! | module   | its job |
 //! |----------|---------|
+//! | [`api`]  | the back-end JSON API (products, orders, batches, allocation, imports) with storage of its own (SQLite or PostgreSQL), kept in step with the monolith by its events |
 //! | [`misc`] | the first extraction: everything under `/misc` — health, currency conversion, RSS/Atom feeds, the CSV export, thumbnails, the download stream, the WebSocket echo and the redirect |
+//! | [`ui`] | the shop's server-rendered pages, with all their data from the JSON API over HTTP (the UI/back-end split) |
+//! | [`worker`] | event consumers: the thumbnail worker that renders uploaded pictures' thumbnails ahead of time |
 //!
-//! Later, in the same crate: the JSON API service, the server-rendered UI front, and the
-//! event consumers that keep each service's own storage up to date from what the monolith
-//! does (the proxy publishes it onto the event bus).
+//! Each service keeps its own data up to date from what the monolith does: the proxy
+//! derives domain events from the monolith's traffic and publishes them onto its event bus,
+//! and the services consume them (`strangler::events::consume`).
 //!
 //! ## Running one
 //!
@@ -23,4 +26,7 @@
 //! listener until `shutdown` resolves. The `misc-service` binary is a thin shell over
 //! [`misc::serve_with`].
 
+pub mod api;
 pub mod misc;
+pub mod ui;
+pub mod worker;

@@ -17,6 +17,7 @@
 //! | `download`   | `GET /misc/download`: a streamed pattern with an exact length |
 //! | `ws`         | `GET /misc/ws`: the WebSocket echo |
 //! | `catalogue`  | the service's own data: a static seed of the monolith's catalogue |
+//! | `pictures`   | pictures uploaded to the monolith since, copied by the thumbnail worker |
 //! | `clock`      | what varies between runs: timestamps, uptime, ids |
 //! | `middleware` | request ids and `Server`, gzip, ETag/304 — the monolith's cross-cutting behaviour |
 //! | `error`      | `Problem`: the one place a failure becomes the client's (JSON) answer |
@@ -28,24 +29,26 @@
 //!
 //! The service owns no database: what the monolith's misc endpoints read from the shop's
 //! database (products, orders, seed pictures) comes from `catalogue`, the same seed the
-//! monolith starts with. Keeping it current from the monolith's events comes later.
+//! monolith starts with; pictures uploaded since come from the picture store that the
+//! thumbnail worker (`crate::worker::thumbnails`) fills from the monolith's events.
 
 mod catalogue;
-mod clock;
+pub(crate) mod clock;
 mod currency;
 mod download;
 mod error;
 mod export;
 mod feeds;
 mod health;
-mod middleware;
-mod thumbnail;
+pub(crate) mod middleware;
+mod pictures;
+pub(crate) mod thumbnail;
 mod ws;
 
 #[cfg(test)]
-mod contract;
+pub(crate) mod contract;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -59,6 +62,7 @@ use axum::routing::get;
 
 use catalogue::Catalogue;
 use clock::Clock;
+pub use pictures::{PictureError, PictureStore};
 
 /// Knobs for tests and the demo.
 #[derive(Debug, Clone)]
@@ -72,6 +76,9 @@ pub struct Options {
     /// first-version defect that the shadow diff catches: an exact half cent such as
     /// `amount=0.125&from=USD&to=USD` gives 0.12 instead of the monolith's 0.13.
     pub defect: bool,
+    /// Pictures uploaded to the monolith since it started, filled by the thumbnail worker
+    /// (default `None`: only the seed pictures are known).
+    pub pictures: Option<PictureStore>,
 }
 
 impl Default for Options {
@@ -79,6 +86,7 @@ impl Default for Options {
         Options {
             vary: true,
             defect: false,
+            pictures: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! JSON with unacceptable values.
 
 mod batches;
+mod carts;
 mod cors;
 mod imports;
 mod orders;
@@ -49,6 +50,7 @@ pub(crate) fn routes() -> Router<Shop> {
         )
         .route("/api/allocate", post(batches::allocate).options(preflight))
         .route("/api/imports", post(imports::import).options(preflight))
+        .merge(carts::routes())
         .layer(middleware::from_fn(cors::allow_origin))
 }
 

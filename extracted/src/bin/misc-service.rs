@@ -1,10 +1,16 @@
 //! `misc-service`: the extracted `/misc` service on its own.
 //!
 //! A thin shell over [`extracted::misc::serve_with`]: parse the command line, bind, serve
-//! until Ctrl-C, then finish the requests in flight.
+//! until Ctrl-C, then finish the requests in flight. With `--bus-config`, the thumbnail worker
+//! ([`extracted::worker::thumbnails`]) runs in the same process and fills the picture store
+//! the service answers thumbnails of uploaded pictures from.
+
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use extracted::misc::PictureStore;
+use extracted::worker::thumbnails;
 use tokio::net::TcpListener;
 
 /// Serve the `/misc` endpoints peeled off the legacy shop.
@@ -21,6 +27,19 @@ struct Args {
     /// Turn on the known first-version defect: currency results rounded half-to-even.
     #[arg(long)]
     defect: bool,
+    /// A strangler routes.toml: consume `shop.image.uploaded` from its `[bus]` and render the
+    /// thumbnails of uploaded pictures ahead of time.
+    #[arg(long, value_name = "ROUTES_TOML")]
+    bus_config: Option<PathBuf>,
+    /// The monolith's base URL, where the worker fetches uploaded pictures.
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    legacy_url: String,
+    /// The picture store's folder (default: `data/pictures` beside the routes.toml).
+    #[arg(long, value_name = "DIR")]
+    pictures: Option<PathBuf>,
+    /// The worker's durable consumer name on the bus.
+    #[arg(long, default_value = thumbnails::CONSUMER_NAME)]
+    consumer: String,
 }
 
 #[tokio::main]
@@ -42,18 +61,58 @@ async fn main() -> anyhow::Result<()> {
         .local_addr()
         .context("cannot read the bound address")?;
     tracing::info!(%addr, stable = args.stable, defect = args.defect, "misc service listening");
-    let options = extracted::misc::Options {
+    let (stop, _) = tokio::sync::watch::channel(false);
+    let stopped = |mut watch: tokio::sync::watch::Receiver<bool>| async move {
+        // An error means the sender is gone: stop as well.
+        let _ = watch.wait_for(|stop| *stop).await;
+    };
+    let mut options = extracted::misc::Options {
         vary: !args.stable,
         defect: args.defect,
+        pictures: None,
     };
-    let shutdown = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %err, "cannot listen for Ctrl-C; stopping");
+    let mut worker = None;
+    if let Some(config) = &args.bus_config {
+        let (bus, base_dir) = strangler::events::consume::bus_from_config_file(config)
+            .with_context(|| format!("cannot use the event bus of {}", config.display()))?;
+        let folder = args
+            .pictures
+            .clone()
+            .unwrap_or_else(|| base_dir.join("data/pictures"));
+        let store = PictureStore::open(&folder)?;
+        options.pictures = Some(store.clone());
+        let settings = thumbnails::Settings {
+            bus,
+            base_dir,
+            legacy_url: args.legacy_url.clone(),
+            consumer: args.consumer.clone(),
+        };
+        tracing::info!(pictures = %folder.display(), legacy = %args.legacy_url, "thumbnail worker starting");
+        worker = Some(tokio::spawn(thumbnails::run(
+            settings,
+            store,
+            stopped(stop.subscribe()),
+        )));
+    }
+    let serving = extracted::misc::serve_with(listener, options, stopped(stop.subscribe()));
+    tokio::pin!(serving);
+    tokio::select! {
+        result = &mut serving => result.context("serving the misc service failed")?,
+        signal = tokio::signal::ctrl_c() => {
+            if let Err(err) = signal {
+                tracing::error!(error = %err, "cannot listen for Ctrl-C; stopping");
+            }
+            stop.send_replace(true);
+            serving.await.context("serving the misc service failed")?;
         }
-    };
-    extracted::misc::serve_with(listener, options, shutdown)
-        .await
-        .context("serving the misc service failed")?;
+    }
+    stop.send_replace(true);
+    if let Some(worker) = worker {
+        worker
+            .await
+            .context("the thumbnail worker stopped abnormally")?
+            .context("the thumbnail worker failed")?;
+    }
     tracing::info!("misc service stopped");
     Ok(())
 }

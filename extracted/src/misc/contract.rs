@@ -32,6 +32,7 @@ pub(crate) fn candidate(defect: bool) -> Router {
     super::app(Options {
         vary: false,
         defect,
+        pictures: None,
     })
 }
 

@@ -323,6 +323,7 @@ mod tests {
         let defective = router_with(Options {
             vary: false,
             defect: true,
+            pictures: None,
         });
         assert_eq!(get(&defective, uri).await.json()["result"], 0.12);
     }

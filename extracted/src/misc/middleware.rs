@@ -10,8 +10,8 @@
 //! The monolith's fault-injection knobs (latency, error rate) are test props of the
 //! monolith, not behaviour clients rely on, so they are not reproduced.
 
-mod compression;
-mod conditional;
+pub(crate) mod compression;
+pub(crate) mod conditional;
 mod identity;
 
 use axum::Router;

@@ -17,6 +17,7 @@ pub(crate) fn router() -> Router {
     router_with(Options {
         vary: false,
         defect: false,
+        pictures: None,
     })
 }
 

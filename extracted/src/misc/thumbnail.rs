@@ -2,9 +2,11 @@
 //! body (`POST`), keeping the aspect ratio and fitting inside `w`×`h` (default 128×128, at
 //! most 1024 each way) — the monolith's sizes, filter, output format and error answers.
 //!
-//! Stored pictures: the service knows the monolith's seed pictures (`catalogue`). A picture
-//! uploaded to the monolith later is unknown here, so it is answered exactly as the monolith
-//! answers an unknown id (404 `not_found`); copying uploads over the event bus comes later.
+//! Stored pictures: the service knows the monolith's seed pictures (`catalogue`) and the
+//! pictures uploaded to the monolith since, which the thumbnail worker copies into the picture
+//! store (`pictures`) from the bus with the [`STANDARD_SIZES`] rendered ahead of time. An id in
+//! neither is answered exactly as the monolith answers an unknown id (404 `not_found`) — also
+//! for the moment between an upload and the worker handling its event.
 //!
 //! Only PNG and JPEG are accepted, judged by the bytes, and decoding is bounded so a small
 //! file cannot make the service allocate gigabytes.
@@ -34,6 +36,10 @@ const MAX_DECODE_ALLOC: u64 = 256 * 1024 * 1024;
 const DEFAULT_SIZE: u32 = 128;
 /// The largest `w` or `h` accepted.
 const MAX_SIZE: u32 = 1024;
+/// Thumbnails the worker renders ahead of time for an uploaded picture: the default box, and
+/// the widths the shop's pages show pictures at (48 on the home page, 240 on a product page).
+pub(crate) const STANDARD_SIZES: [(u32, u32); 3] =
+    [(DEFAULT_SIZE, DEFAULT_SIZE), (48, 48), (240, 240)];
 
 /// The query string of both thumbnail routes; numbers as text so bad ones get our error.
 #[derive(Debug, Deserialize)]
@@ -45,7 +51,7 @@ pub(crate) struct ThumbnailQuery {
 
 /// Why a picture could not be turned into a thumbnail.
 #[derive(Debug, thiserror::Error)]
-enum ThumbnailError {
+pub(crate) enum ThumbnailError {
     /// The bytes are neither PNG nor JPEG.
     #[error("the body is not a PNG or JPEG image")]
     NotAnImage,
@@ -81,10 +87,24 @@ pub(crate) async fn from_catalogue(
     let Some(id) = query.image.filter(|id| !id.is_empty()) else {
         return Err(Problem::bad_request("missing_image", "give ?image={id}"));
     };
+    if let Some(store) = &service.options().pictures {
+        if let Some(png) = store.thumbnail(&id, w, h).map_err(stored_failure)? {
+            return Ok(png_answer(png));
+        }
+        if let Some(original) = store.original(&id).map_err(stored_failure)? {
+            return respond(&decode(&original)?, w, h);
+        }
+    }
     let Some(picture) = service.catalogue().picture(&id) else {
         return Err(Problem::not_found(format!("no image {id}")));
     };
     respond(&picture, w, h)
+}
+
+/// A picture store that cannot be read is our failure, not the client's.
+fn stored_failure(err: super::pictures::PictureError) -> Problem {
+    tracing::error!(error = %err, "reading the picture store failed");
+    Problem::internal()
 }
 
 /// `POST /misc/thumbnail?w=&h=` with a PNG/JPEG body → PNG; 415 for other declared types or
@@ -149,7 +169,7 @@ fn is_image_type(media_type: &str) -> bool {
 }
 
 /// Decode PNG or JPEG bytes (sniffed from the bytes themselves), within the limits.
-fn decode(data: &[u8]) -> Result<DynamicImage, ThumbnailError> {
+pub(crate) fn decode(data: &[u8]) -> Result<DynamicImage, ThumbnailError> {
     let format = match image::guess_format(data) {
         Ok(format @ (ImageFormat::Png | ImageFormat::Jpeg)) => format,
         _ => return Err(ThumbnailError::NotAnImage),
@@ -165,19 +185,29 @@ fn decode(data: &[u8]) -> Result<DynamicImage, ThumbnailError> {
 
 /// The picture fitted into `w`×`h` (Triangle filter), as a cacheable PNG answer.
 fn respond(picture: &DynamicImage, w: u32, h: u32) -> Result<Response, Problem> {
+    Ok(png_answer(render(picture, w, h)?))
+}
+
+/// The picture fitted into `w`×`h` (Triangle filter) as PNG bytes: what the monolith sends.
+pub(crate) fn render(picture: &DynamicImage, w: u32, h: u32) -> Result<Vec<u8>, ThumbnailError> {
     let mut png = Cursor::new(Vec::new());
     picture
         .resize(w, h, FilterType::Triangle)
         .write_to(&mut png, ImageFormat::Png)
         .map_err(ThumbnailError::Encode)?;
-    Ok((
+    Ok(png.into_inner())
+}
+
+/// A thumbnail's PNG bytes as the cacheable answer.
+fn png_answer(png: Vec<u8>) -> Response {
+    (
         [
             (CONTENT_TYPE, "image/png"),
             (CACHE_CONTROL, "public, max-age=3600"),
         ],
-        png.into_inner(),
+        png,
     )
-        .into_response())
+        .into_response()
 }
 
 #[cfg(test)]

@@ -51,6 +51,7 @@ async fn start_candidate() -> Running {
     let options = Options {
         vary: false,
         defect: false,
+        pictures: None,
     };
     let task = tokio::spawn(crate::misc::serve_with(listener, options, async move {
         let _ = stopped.await;
