@@ -10,6 +10,7 @@
 //! in-memory channel and returns.
 
 mod circuit;
+pub mod consume;
 pub mod emit;
 pub mod exchange;
 mod publisher;
@@ -98,12 +99,30 @@ impl Event {
         correlation: &str,
         data: serde_json::Value,
     ) -> Self {
+        Self::at(
+            kind,
+            subject,
+            correlation,
+            data,
+            std::time::SystemTime::now(),
+        )
+    }
+
+    /// Like [`Event::new`], for something that happened `at` (an exchange whose event is
+    /// built after the fact, off the connection's task).
+    pub fn at(
+        kind: &str,
+        subject: Option<&str>,
+        correlation: &str,
+        data: serde_json::Value,
+        at: std::time::SystemTime,
+    ) -> Self {
         Self {
             specversion: SPEC_VERSION.to_owned(),
             id: uuid::Uuid::now_v7().to_string(),
             source: String::new(),
             kind: kind.to_owned(),
-            time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            time: humantime::format_rfc3339_millis(at).to_string(),
             datacontenttype: CONTENT_TYPE.to_owned(),
             subject: subject.map(str::to_owned),
             correlationid: correlation.to_owned(),

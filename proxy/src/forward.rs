@@ -3,10 +3,12 @@
 //! Each named upstream owns a pooled client (its connect timeout lives in the connector), so
 //! a reload that leaves an upstream unchanged keeps its warm connections. Bodies stream in
 //! both directions; only a request body up to [`body::BUFFER_LIMIT`] is read whole first.
-//! Retries happen only for idempotent requests whose connection could not be opened and whose
-//! body was read whole, so nothing can reach an upstream twice.
+//! Only a connection that could not be opened is retried (`connect_retries`, inside the
+//! [`connect::RetryConnector`]): the request is sent once, so nothing can reach an upstream
+//! twice.
 
 pub mod body;
+mod connect;
 mod error;
 pub mod headers;
 
@@ -15,13 +17,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{HeaderValue, Method, Request, Response, Uri, header, request};
+use http::{HeaderValue, Request, Response, Uri, header, request};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::{Diagnostic, HostHeader, RawConfig, UpstreamConfig};
+use connect::RetryConnector;
 
 pub use body::{BodyError, BoxError, Buffered, Prepared, ProxyBody};
 pub use error::ForwardError;
@@ -37,7 +40,7 @@ pub struct Upstream {
     /// Path prefix from the URL (`http://h/app` → `/app`), prepended to forwarded paths.
     path_prefix: Option<Arc<str>>,
     settings: UpstreamConfig,
-    client: Client<HttpConnector, ProxyBody>,
+    client: Client<RetryConnector, ProxyBody>,
 }
 
 /// All upstreams of one configuration, by name.
@@ -126,7 +129,7 @@ impl Upstream {
             .timer(TokioTimer::new())
             .pool_max_idle_per_host(1024)
             .set_host(false)
-            .build(connector);
+            .build(RetryConnector::new(connector, settings.connect_retries));
         Ok(Self {
             name: Arc::from(name),
             scheme,
@@ -187,43 +190,22 @@ impl Upstream {
     }
 
     /// Sends a request already [`target`](Self::target)ed at this upstream and waits for the
-    /// response head, within the upstream's response timeout. A connect failure of an
-    /// idempotent request with a whole body is retried `connect_retries` times.
+    /// response head, within the upstream's response timeout. A connection that fails to
+    /// open is retried `connect_retries` times by the connector, before anything is sent.
     pub async fn send(
         &self,
         parts: request::Parts,
         body: Prepared,
     ) -> Result<Response<Incoming>, ForwardError> {
-        let retries = match &body {
-            Prepared::Whole(_) if is_idempotent(&parts.method) => self.settings.connect_retries,
-            _ => 0,
+        let body = match body {
+            Prepared::Whole(b) => b.to_body(),
+            Prepared::Streaming(b) => b,
         };
-        let timeout = self.settings.response_timeout;
-        if retries == 0 {
-            let body = match body {
-                Prepared::Whole(b) => b.to_body(),
-                Prepared::Streaming(b) => b,
-            };
-            return self
-                .attempt(Request::from_parts(parts, body), timeout)
-                .await;
-        }
-        let Prepared::Whole(buffered) = body else {
-            return Err(ForwardError::BadRequest(
-                "internal: retry of a streamed body",
-            ));
-        };
-        let mut attempt = 0;
-        loop {
-            let request = clone_request(&parts, buffered.to_body());
-            match self.attempt(request, timeout).await {
-                Err(ForwardError::Connect { .. }) if attempt < retries => {
-                    attempt += 1;
-                    tracing::debug!(upstream = %self.name, attempt, "connect failed; retrying idempotent request");
-                }
-                other => return other,
-            }
-        }
+        self.attempt(
+            Request::from_parts(parts, body),
+            self.settings.response_timeout,
+        )
+        .await
     }
 
     async fn attempt(
@@ -264,23 +246,6 @@ impl Upstream {
             detail,
         }
     }
-}
-
-fn clone_request(parts: &request::Parts, body: ProxyBody) -> Request<ProxyBody> {
-    let mut request = Request::new(body);
-    *request.method_mut() = parts.method.clone();
-    *request.uri_mut() = parts.uri.clone();
-    *request.version_mut() = parts.version;
-    *request.headers_mut() = parts.headers.clone();
-    request
-}
-
-/// RFC 9110 §9.2.2.
-pub fn is_idempotent(method: &Method) -> bool {
-    matches!(
-        *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
-    )
 }
 
 /// The error and its causes, joined, for logs.
@@ -356,12 +321,5 @@ mod tests {
                 .unwrap_err()
                 .contains("not supported")
         );
-    }
-
-    #[test]
-    fn idempotency() {
-        assert!(is_idempotent(&Method::PUT));
-        assert!(!is_idempotent(&Method::POST));
-        assert!(!is_idempotent(&Method::PATCH));
     }
 }

@@ -9,6 +9,8 @@
 
 mod split;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,7 +28,7 @@ use crate::config::RouteMode;
 use crate::events::Publisher;
 use crate::events::exchange::Probe;
 use crate::forward::{self, ClientSide, ForwardError, ProxyBody, headers};
-use crate::listen::Peer;
+use crate::listen::{ClientBody, Peer};
 use crate::reload::Snapshot;
 use crate::rollout::{Gates, evidence};
 use crate::routing::Route;
@@ -125,11 +127,15 @@ impl Shared {
     }
 
     /// Answers one client request.
-    pub async fn handle(
+    ///
+    /// The answer's future is boxed, once per request: hyper keeps a slot for it in every
+    /// connection, idle ones included, and moves it on the way there; a pointer is cheaper
+    /// to keep and to move than the whole exchange.
+    pub fn handle(
         self: Arc<Self>,
-        request: Request<Incoming>,
+        request: Request<ClientBody>,
         peer: Peer,
-    ) -> Response<ProxyBody> {
+    ) -> Pin<Box<dyn Future<Output = Response<ProxyBody>> + Send>> {
         // A span per request at debug level: free unless someone asks for it (RUST_LOG).
         let span = tracing::debug_span!(
             "request",
@@ -137,12 +143,12 @@ impl Shared {
             correlation = tracing::field::Empty,
             route = tracing::field::Empty
         );
-        self.handle_in_span(request, peer).instrument(span).await
+        Box::pin(self.handle_in_span(request, peer).instrument(span))
     }
 
     async fn handle_in_span(
         self: Arc<Self>,
-        request: Request<Incoming>,
+        request: Request<ClientBody>,
         peer: Peer,
     ) -> Response<ProxyBody> {
         let started = Instant::now();
@@ -204,7 +210,7 @@ impl Shared {
     async fn exchange(
         &self,
         snapshot: &Snapshot,
-        mut request: Request<Incoming>,
+        mut request: Request<ClientBody>,
         peer: Peer,
         started: Instant,
         trail: &mut Trail,
@@ -456,7 +462,7 @@ impl Shared {
 }
 
 /// Refuses requests that must never be forwarded (DESIGN.md; HTTP-EDGE.md).
-fn request_filter(request: &Request<Incoming>) -> Result<(), ForwardError> {
+fn request_filter(request: &Request<ClientBody>) -> Result<(), ForwardError> {
     let hosts = request.headers().get_all(header::HOST).iter().count();
     if hosts > 1 {
         return Err(ForwardError::BadRequest("more than one Host header"));
@@ -564,6 +570,21 @@ mod tests {
             .unwrap()
             .into_parts()
             .0
+    }
+
+    /// The size of the future `f` returns, without making one.
+    fn future_size<A, B, C, Fut>(_: impl FnOnce(A, B, C) -> Fut) -> usize {
+        std::mem::size_of::<Fut>()
+    }
+
+    #[test]
+    fn request_future_is_small() {
+        // hyper keeps one per connection, idle ones included: it must be the box, not the
+        // exchange.
+        let size = future_size(Shared::handle);
+        let boxed = future_size(Shared::handle_in_span);
+        println!("Shared::handle future: {size} bytes; in its box: {boxed} bytes");
+        assert!(size <= 16, "{size} bytes");
     }
 
     #[test]

@@ -15,7 +15,7 @@ mod probe;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +24,7 @@ use crate::events::{Event, types};
 use crate::shadow::Record;
 
 pub use plan::{Plans, RoutePlan};
+pub(crate) use probe::Finished;
 pub use probe::Probe;
 
 /// Differences carried by a `shadow.compared` event at most (the admin API keeps more).
@@ -235,15 +236,27 @@ pub fn ms(d: Duration) -> f64 {
 
 // === building events ===
 
-/// An event of `kind` carrying `payload`; `None` only if the payload cannot be serialized.
+/// An event of `kind` carrying `payload`, happening now; `None` only if the payload cannot
+/// be serialized.
 pub(crate) fn event(
     kind: &str,
     subject: Option<&str>,
     correlation: &str,
     payload: &impl Serialize,
 ) -> Option<Event> {
+    event_at(kind, subject, correlation, payload, SystemTime::now())
+}
+
+/// An event of `kind` carrying `payload` that happened `at`.
+pub(crate) fn event_at(
+    kind: &str,
+    subject: Option<&str>,
+    correlation: &str,
+    payload: &impl Serialize,
+    at: SystemTime,
+) -> Option<Event> {
     match serde_json::to_value(payload) {
-        Ok(data) => Some(Event::new(kind, subject, correlation, data)),
+        Ok(data) => Some(Event::at(kind, subject, correlation, data, at)),
         Err(e) => {
             tracing::warn!(kind, error = %e, "event payload not serializable; dropped");
             None

@@ -1,9 +1,12 @@
 //! The publisher handle the proxy holds: takes events from the data path without ever
 //! blocking or failing it, and owns the pump task that delivers them.
 //!
-//! [`Publisher::publish`] stamps the event's source, remembers it in a small ring (for
-//! `/admin/events/recent`) and tries to put it in the bounded channel; a full channel drops
-//! the event and counts it (policy: drop newest and count; the data path never waits).
+//! [`Publisher::publish`] tries to put the event in the bounded channel; a full channel drops
+//! the event and counts it (policy: drop newest and count; the data path never waits). A
+//! finished client exchange goes through the channel as its facts
+//! ([`Publisher::publish_exchange`]): its events are built by the pump, off the connection's
+//! task. The pump stamps each event's source and, once it has delivered or spooled an event,
+//! moves it into a small ring for `/admin/events/recent` (no copy on the way).
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -15,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Event;
+use super::exchange::Finished;
 use super::pump::{Deliver, Limits, Outlet, Pump};
 use super::sink::{Sink, SinkError, log};
 use super::spool::Spool;
@@ -44,14 +48,12 @@ pub struct Publisher {
 #[derive(Debug)]
 struct Inner {
     /// The pump's channel; `None` when no bus is configured.
-    tx: Option<mpsc::Sender<Event>>,
-    /// `strangler://<instance>`, stamped on events that have no source.
-    source: String,
+    tx: Option<mpsc::Sender<Pending>>,
+    /// The source it stamps and the recent events (shared with the pump).
+    intake: Arc<Intake>,
     /// The settings it started with (a reload cannot change them).
     bus: BusConfig,
     counters: Arc<Counters>,
-    /// The last events accepted, oldest first.
-    recent: Mutex<VecDeque<Event>>,
     /// Stops the pump (which then flushes).
     stop: CancellationToken,
     /// Owns the pump task.
@@ -106,6 +108,7 @@ impl Publisher {
         let publisher = Self::build(Some(tx), bus.clone(), counters.clone());
         let pump = Pump::new(
             rx,
+            publisher.inner.intake.clone(),
             outlet,
             spool,
             counters,
@@ -118,14 +121,16 @@ impl Publisher {
         publisher
     }
 
-    fn build(tx: Option<mpsc::Sender<Event>>, bus: BusConfig, counters: Arc<Counters>) -> Self {
+    fn build(tx: Option<mpsc::Sender<Pending>>, bus: BusConfig, counters: Arc<Counters>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 tx,
-                source: format!("strangler://{}", instance()),
+                intake: Arc::new(Intake {
+                    source: format!("strangler://{}", instance()),
+                    recent: Mutex::new(VecDeque::new()),
+                }),
                 bus,
                 counters,
-                recent: Mutex::new(VecDeque::with_capacity(RECENT)),
                 stop: CancellationToken::new(),
                 tasks: TaskTracker::new(),
                 drop_warning: Throttle::new(Duration::from_secs(10)),
@@ -150,37 +155,40 @@ impl Publisher {
 
     /// The `source` it stamps: `strangler://<instance>`.
     pub fn source(&self) -> &str {
-        &self.inner.source
+        &self.inner.intake.source
     }
 
     /// Hands `event` to the pump; never waits, never fails. A full channel drops the event
     /// and counts it (`dropped_channel_full`). An empty `source` becomes this publisher's.
-    pub fn publish(&self, mut event: Event) {
+    pub fn publish(&self, event: Event) {
+        self.send(Pending::Event(event));
+    }
+
+    /// Hands a finished exchange to the pump, which builds its events; never waits, never
+    /// fails. A full channel drops it, counting the events it would have made.
+    pub(crate) fn publish_exchange(&self, finished: Finished) {
+        self.send(Pending::Exchange(finished));
+    }
+
+    fn send(&self, pending: Pending) {
         let Some(tx) = &self.inner.tx else {
             return;
         };
-        if event.source.is_empty() {
-            event.source.clone_from(&self.inner.source);
-        }
-        let copy = event.clone();
-        match tx.try_send(event) {
-            Ok(()) => {
-                let mut recent = self.lock_recent();
-                if recent.len() >= RECENT {
-                    recent.pop_front();
-                }
-                recent.push_back(copy);
-            }
-            Err(TrySendError::Full(_) | TrySendError::Closed(_)) => {
-                let counters = &self.inner.counters;
-                Counters::add(&counters.dropped_channel_full, 1);
-                if self.inner.drop_warning.allow() {
-                    tracing::warn!(
-                        dropped = counters.snapshot().dropped_channel_full,
-                        channel = self.inner.bus.channel,
-                        "event channel full or closed; dropping events ([bus] channel)"
-                    );
-                }
+        if let Err(TrySendError::Full(lost) | TrySendError::Closed(lost)) = tx.try_send(pending) {
+            let counters = &self.inner.counters;
+            let n = match &lost {
+                Pending::Event(_) => 1,
+                Pending::Exchange(finished) => finished.expected(),
+            };
+            Counters::add(&counters.dropped_channel_full, n);
+            // Dropped here, on the data path, but only when the bus cannot keep up.
+            drop(lost);
+            if self.inner.drop_warning.allow() {
+                tracing::warn!(
+                    dropped = counters.snapshot().dropped_channel_full,
+                    channel = self.inner.bus.channel,
+                    "event channel full or closed; dropping events ([bus] channel)"
+                );
             }
         }
     }
@@ -190,9 +198,9 @@ impl Publisher {
         self.inner.counters.snapshot()
     }
 
-    /// The last `limit` events accepted (at most [`RECENT`]), oldest first.
+    /// The last `limit` events the pump took (at most [`RECENT`]), oldest first.
     pub fn recent(&self, limit: usize) -> Vec<Event> {
-        let recent = self.lock_recent();
+        let recent = self.inner.intake.lock_recent();
         let skip = recent.len().saturating_sub(limit);
         recent.iter().skip(skip).cloned().collect()
     }
@@ -221,13 +229,80 @@ impl Publisher {
             tracing::warn!("the event publisher did not stop in time");
         }
     }
+}
+
+/// What travels through the channel to the pump.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    /// An event its emitter built.
+    Event(Event),
+    /// A finished client exchange; the pump builds its events.
+    Exchange(Finished),
+}
+
+/// What the publisher and its pump share: the source to stamp, and the recent events.
+#[derive(Debug)]
+pub(crate) struct Intake {
+    /// `strangler://<instance>`, stamped on events that have no source.
+    source: String,
+    /// The last events the pump took, oldest first.
+    recent: Mutex<VecDeque<Event>>,
+}
+
+impl Intake {
+    /// The events of `pending`, source stamped, appended to `out` (run by the pump).
+    pub(crate) fn unpack(&self, pending: impl IntoIterator<Item = Pending>, out: &mut Vec<Event>) {
+        for item in pending {
+            let start = out.len();
+            match item {
+                Pending::Event(event) => out.push(event),
+                Pending::Exchange(finished) => out.extend(finished.events()),
+            }
+            for event in &mut out[start..] {
+                if event.source.is_empty() {
+                    event.source.clone_from(&self.source);
+                }
+            }
+        }
+    }
+
+    /// Moves `events` into the recent ring (emptying the vector); the ones pushed out are
+    /// dropped after the lock is released.
+    pub(crate) fn remember(&self, events: &mut Vec<Event>) {
+        let mut recent = self.lock_recent();
+        for slot in events.iter_mut() {
+            let evicted = if recent.len() >= RECENT {
+                recent.pop_front()
+            } else {
+                None
+            };
+            let replacement = evicted.unwrap_or_else(placeholder);
+            recent.push_back(std::mem::replace(slot, replacement));
+        }
+        drop(recent);
+        events.clear();
+    }
 
     fn lock_recent(&self) -> std::sync::MutexGuard<'_, VecDeque<Event>> {
         // The ring is always consistent (one push or pop at a time).
-        self.inner
-            .recent
+        self.recent
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// An empty event that allocates nothing, to swap into a vector slot.
+fn placeholder() -> Event {
+    Event {
+        specversion: String::new(),
+        id: String::new(),
+        source: String::new(),
+        kind: String::new(),
+        time: String::new(),
+        datacontenttype: String::new(),
+        subject: None,
+        correlationid: String::new(),
+        data: serde_json::Value::Null,
     }
 }
 

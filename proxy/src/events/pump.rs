@@ -13,7 +13,8 @@
 //! to the spool otherwise; then everything is synced. What the spool holds then is sent by the
 //! next run.
 //!
-//! Disk work runs inline on this task (see `sink::blocking`), never on the data path.
+//! Disk work runs inline on this task (see `sink::blocking`), never on the data path; so does
+//! building the events of finished exchanges (see [`Intake`]).
 
 mod outlet;
 
@@ -26,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Event;
 use super::circuit::{Backoff, Circuit, CircuitState};
+use super::publisher::{Intake, Pending};
 use super::sink::{SinkError, blocking};
 use super::spool::Spool;
 use super::stats::{Counters, Throttle};
@@ -126,7 +128,9 @@ struct Delivery {
 
 /// The pump task's state.
 pub(crate) struct Pump<D> {
-    rx: mpsc::Receiver<Event>,
+    rx: mpsc::Receiver<Pending>,
+    /// Builds and stamps events, remembers the recent ones.
+    intake: Arc<Intake>,
     outlet: D,
     backlog: Backlog,
     circuit: Circuit,
@@ -139,8 +143,10 @@ pub(crate) struct Pump<D> {
 }
 
 impl<D: Deliver> Pump<D> {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        rx: mpsc::Receiver<Event>,
+        rx: mpsc::Receiver<Pending>,
+        intake: Arc<Intake>,
         outlet: D,
         spool: Option<Spool>,
         counters: Arc<Counters>,
@@ -154,6 +160,7 @@ impl<D: Deliver> Pump<D> {
         }
         Self {
             rx,
+            intake,
             outlet,
             backlog: Backlog {
                 spool,
@@ -173,6 +180,7 @@ impl<D: Deliver> Pump<D> {
     pub(crate) async fn run(mut self) {
         let mut tick = tokio::time::interval(self.limits.tick);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut incoming = Vec::with_capacity(self.batch);
         let mut buf = Vec::with_capacity(self.batch);
         self.report();
         while !self.closed {
@@ -183,10 +191,11 @@ impl<D: Deliver> Pump<D> {
                         () = self.stop.cancelled() => break,
                         () = sleep_until(retry_at) => self.replay().await,
                         _ = tick.tick() => self.maintain(),
-                        n = self.rx.recv_many(&mut buf, self.batch) => {
+                        n = self.rx.recv_many(&mut incoming, self.batch) => {
                             self.closed = n == 0;
+                            self.intake.unpack(incoming.drain(..), &mut buf);
                             self.backlog.push(&buf);
-                            buf.clear();
+                            self.intake.remember(&mut buf);
                         }
                     }
                 } else if self.stop.is_cancelled() {
@@ -203,43 +212,49 @@ impl<D: Deliver> Pump<D> {
                 biased;
                 () = self.stop.cancelled() => break,
                 _ = tick.tick() => self.maintain(),
-                n = self.rx.recv_many(&mut buf, self.batch) => {
+                n = self.rx.recv_many(&mut incoming, self.batch) => {
                     self.closed = n == 0;
-                    let batch = std::mem::take(&mut buf);
-                    self.send(batch).await;
+                    self.intake.unpack(incoming.drain(..), &mut buf);
+                    self.send(&mut buf).await;
                 }
             }
         }
         self.finish().await;
     }
 
-    /// Sends a batch fresh from the channel (the spool is empty).
-    async fn send(&mut self, batch: Vec<Event>) {
+    /// Sends a batch fresh from the channel (the spool is empty), then moves it into the
+    /// recent ring (leaving `batch` empty).
+    async fn send(&mut self, batch: &mut Vec<Event>) {
         if batch.is_empty() {
             return;
         }
         let n = batch.len() as u64;
-        let delivery = self.deliver(&batch, false).await;
-        match delivery.result {
+        let delivery = self.deliver(batch, false).await;
+        let published = match delivery.result {
             Ok(()) => {
-                Counters::add(&self.counters.published, n);
                 if delivery.head_spooled {
                     self.skip_head(n);
                 }
+                n
             }
             Err(SinkError::Unavailable(why)) => {
                 if !delivery.head_spooled {
-                    self.backlog.push(&batch);
+                    self.backlog.push(batch);
                 }
                 self.failed(&why);
+                0
             }
             Err(SinkError::Rejected(why)) => {
-                self.rejected(n, &why, &batch);
+                self.rejected(n, &why, batch);
                 if delivery.head_spooled {
                     self.skip_head(n);
                 }
+                0
             }
-        }
+        };
+        // Remembered before counted: whoever sees the count sees the events.
+        self.intake.remember(batch);
+        Counters::add(&self.counters.published, published);
         self.report();
     }
 
@@ -247,14 +262,15 @@ impl<D: Deliver> Pump<D> {
     async fn replay(&mut self) {
         // Whatever waits in the channel goes behind the spool, to keep the order.
         let mut waiting = Vec::new();
-        while let Ok(event) = self.rx.try_recv() {
-            waiting.push(event);
+        while let Ok(pending) = self.rx.try_recv() {
+            self.intake.unpack([pending], &mut waiting);
             if waiting.len() >= self.batch {
                 self.backlog.push(&waiting);
-                waiting.clear();
+                self.intake.remember(&mut waiting);
             }
         }
         self.backlog.push(&waiting);
+        self.intake.remember(&mut waiting);
         let Some(spool) = self.backlog.spool.as_mut() else {
             return;
         };
@@ -309,7 +325,7 @@ impl<D: Deliver> Pump<D> {
         tokio::pin!(spill);
         let can_spill = self.backlog.spool.is_some();
         let (mut spilling, mut head_spooled, mut stopping) = (false, false, false);
-        let mut buf = Vec::new();
+        let (mut incoming, mut buf) = (Vec::new(), Vec::new());
         let result = loop {
             tokio::select! {
                 biased;
@@ -331,10 +347,11 @@ impl<D: Deliver> Pump<D> {
                         head_spooled = true;
                     }
                 }
-                n = self.rx.recv_many(&mut buf, self.batch), if spilling && !self.closed => {
+                n = self.rx.recv_many(&mut incoming, self.batch), if spilling && !self.closed => {
                     self.closed = n == 0;
+                    self.intake.unpack(incoming.drain(..), &mut buf);
                     self.backlog.push(&buf);
-                    buf.clear();
+                    self.intake.remember(&mut buf);
                 }
             }
         };
@@ -403,8 +420,8 @@ impl<D: Deliver> Pump<D> {
         self.rx.close();
         let deadline = Instant::now() + self.limits.shutdown;
         let mut rest = Vec::new();
-        while let Ok(event) = self.rx.try_recv() {
-            rest.push(event);
+        while let Ok(pending) = self.rx.try_recv() {
+            self.intake.unpack([pending], &mut rest);
         }
         let total = rest.len();
         let mut sent = 0;
@@ -432,6 +449,7 @@ impl<D: Deliver> Pump<D> {
         for chunk in chunks {
             self.backlog.push(chunk);
         }
+        self.intake.remember(&mut rest);
         self.outlet.flush();
         if let Some(spool) = self.backlog.spool.as_mut() {
             if let Err(e) = blocking(|| spool.sync(false)) {

@@ -33,6 +33,11 @@ pub const VIA_VALUE: &str = "1.1 strangler";
 /// When `keep_upgrade` is set (an Upgrade handshake being relayed), `Connection: upgrade` and
 /// `Upgrade` are kept so the upstream sees the handshake.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Usually none is there: one pass over the names instead of six lookups. (`Connection`
+    // is one of them, so no field can be named by it either.)
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     if let Some(connection) = headers.get(header::CONNECTION) {
         let named: Vec<HeaderName> = connection
             .to_str()
@@ -85,10 +90,18 @@ pub fn add_forwarded(
     proto: &'static str,
     host: Option<&HeaderValue>,
 ) {
-    let ip = client_ip.to_string();
+    // The address is formatted on the stack: no `String` per request.
+    let mut buf = [0u8; 48];
+    let ip = format_ip(client_ip, &mut buf);
     let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) if !prior.is_empty() => HeaderValue::from_str(&format!("{prior}, {ip}")),
-        _ => HeaderValue::from_str(&ip),
+        Some(prior) if !prior.is_empty() => {
+            let mut joined = Vec::with_capacity(prior.len() + 2 + ip.len());
+            joined.extend_from_slice(prior.as_bytes());
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(ip);
+            HeaderValue::from_maybe_shared(bytes::Bytes::from(joined))
+        }
+        _ => HeaderValue::from_bytes(ip),
     };
     if let Ok(xff) = xff {
         headers.insert(X_FORWARDED_FOR.clone(), xff);
@@ -99,6 +112,16 @@ pub fn add_forwarded(
         None => headers.remove(&X_FORWARDED_HOST),
     };
     append_via(headers);
+}
+
+/// `ip` as text in `buf` (an IPv6 address takes at most 45 bytes).
+fn format_ip(ip: IpAddr, buf: &mut [u8; 48]) -> &[u8] {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    // 48 bytes always fit an address; on the impossible failure the text is cut short.
+    let _ = write!(cursor, "{ip}");
+    let len = usize::try_from(cursor.position()).unwrap_or(0);
+    &buf[..len]
 }
 
 /// Appends this proxy to `Via` (RFC 9110 §7.6.3).
@@ -178,9 +201,20 @@ pub fn ensure_request_id(headers: &mut HeaderMap, ids: &RequestIds) -> String {
     id
 }
 
+/// `traceparent: 00-<trace id>-<its last 16 digits as span id>-01`, assembled on the stack.
 fn insert_traceparent(headers: &mut HeaderMap, trace_id: &str) {
     let span = &trace_id[trace_id.len().saturating_sub(16)..];
-    if let Ok(value) = HeaderValue::from_str(&format!("00-{trace_id}-{span}-01")) {
+    let pieces: [&[u8]; 5] = [b"00-", trace_id.as_bytes(), b"-", span.as_bytes(), b"-01"];
+    let mut buf = [0u8; 64];
+    let mut len = 0;
+    for piece in pieces {
+        let Some(room) = buf.get_mut(len..len + piece.len()) else {
+            return; // not an id this proxy made (those are 32 digits)
+        };
+        room.copy_from_slice(piece);
+        len += piece.len();
+    }
+    if let Ok(value) = HeaderValue::from_bytes(&buf[..len]) {
         headers.insert(TRACEPARENT.clone(), value);
     }
 }
@@ -254,6 +288,21 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "http");
         assert_eq!(h["x-forwarded-host"], "shop.example");
         assert_eq!(h["via"], "1.0 edge, 1.1 strangler");
+    }
+
+    #[test]
+    fn forwarded_for_formats_any_address() {
+        for ip in [
+            "192.168.100.200",
+            "::1",
+            "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255",
+        ] {
+            let mut h = HeaderMap::new();
+            add_forwarded(&mut h, ip.parse().unwrap(), "https", None);
+            let expected: IpAddr = ip.parse().unwrap();
+            assert_eq!(h["x-forwarded-for"], expected.to_string().as_str());
+            assert!(!h.contains_key("x-forwarded-host"));
+        }
     }
 
     #[test]

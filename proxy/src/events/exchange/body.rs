@@ -152,9 +152,7 @@ impl Watched {
             truncated,
             complete,
         };
-        for event in answered.events(response) {
-            self.publisher.publish(event);
-        }
+        self.publisher.publish_exchange(answered.finish(response));
     }
 }
 

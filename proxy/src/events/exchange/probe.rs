@@ -5,7 +5,7 @@
 //! them or an emit rule that can fire reads them, and only up to a cap.
 
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
 use bytes::Bytes;
@@ -72,6 +72,18 @@ pub(super) struct Answered {
     ttfb: Duration,
     /// Whether some emit rule fires on this method and status.
     rules_fire: bool,
+}
+
+/// A finished exchange: everything its events say, captured on the connection task when the
+/// response body ends; the events themselves are built later, by the publisher's pump.
+#[derive(Debug)]
+pub(crate) struct Finished {
+    answered: Box<Answered>,
+    response: ResponseSeen,
+    /// From the request's arrival to the end of the response body.
+    total: Duration,
+    /// When the exchange ended (the events' `time`).
+    at: SystemTime,
 }
 
 /// What the response body turned out to be.
@@ -204,18 +216,50 @@ impl Probe {
 }
 
 impl Answered {
+    /// The exchange, ended now with `response`: the clock stops here, the events are built
+    /// later ([`Finished::events`]).
+    pub(super) fn finish(self: Box<Self>, response: ResponseSeen) -> Finished {
+        Finished {
+            total: self.probe.started.elapsed(),
+            at: SystemTime::now(),
+            answered: self,
+            response,
+        }
+    }
+}
+
+impl Finished {
+    /// How many events [`events`](Self::events) builds at most: the `exchange.seen` and one
+    /// per emit rule that fires (cheap; for counting drops without building them).
+    pub(crate) fn expected(&self) -> u64 {
+        let Answered { probe, status, .. } = &*self.answered;
+        let rules = probe
+            .plan
+            .rules
+            .iter()
+            .filter(|r| r.fires(&probe.method, *status))
+            .count();
+        u64::from(probe.exchanges) + rules as u64
+    }
+
     /// The events of the finished exchange: its `exchange.seen` (if the route publishes
-    /// exchanges) and one per emit rule that fired and found all its fields.
-    pub(super) fn events(self, response: ResponseSeen) -> Vec<Event> {
+    /// exchanges) and one per emit rule that fired and found all its fields. Their `source`
+    /// is left for the publisher to stamp.
+    pub(crate) fn events(self) -> Vec<Event> {
+        let Finished {
+            answered,
+            response,
+            total,
+            at,
+        } = self;
         let Answered {
             probe,
             status,
             headers,
             ttfb,
             rules_fire,
-        } = self;
+        } = *answered;
         let plan = &*probe.plan;
-        let total = probe.started.elapsed();
         let request = match &probe.request {
             RequestSide::Unread => RequestSeen::default(),
             RequestSide::Known(seen) => seen.clone(),
@@ -259,11 +303,12 @@ impl Answered {
                 }),
                 complete: response.complete,
             };
-            events.extend(super::event(
+            events.extend(super::event_at(
                 types::EXCHANGE_SEEN,
                 subject,
                 &probe.correlation,
                 &seen,
+                at,
             ));
         }
         if !rules_fire {
@@ -284,11 +329,12 @@ impl Answered {
         });
         for rule in plan.rules.iter().filter(|r| r.fires(&probe.method, status)) {
             match rule.extract(&from) {
-                Ok(data) => events.extend(super::event(
+                Ok(data) => events.extend(super::event_at(
                     rule.kind(),
                     subject,
                     &probe.correlation,
                     &data,
+                    at,
                 )),
                 Err(skip) => tracing::debug!(
                     route = subject.unwrap_or("-"),

@@ -57,12 +57,14 @@ fn exchange(
     let _ = probe.request_body(whole);
     let (answered, cap) = probe.answer(&response);
     let copy = (cap > 0).then(|| Bytes::copy_from_slice(&body[..body.len().min(cap)]));
-    answered.events(ResponseSeen {
-        bytes: body.len() as u64,
-        copy,
-        truncated: body.len() > cap,
-        complete: true,
-    })
+    Box::new(answered)
+        .finish(ResponseSeen {
+            bytes: body.len() as u64,
+            copy,
+            truncated: body.len() > cap,
+            complete: true,
+        })
+        .events()
 }
 
 fn data_of<'e>(events: &'e [Event], kind: &str) -> &'e Value {
