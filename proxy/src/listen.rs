@@ -45,6 +45,20 @@ pub use tls::{TlsError, load_acceptor};
 use scan::Scanner;
 use watch::{Activity, WatchedIo};
 
+/// Feeds `pieces` (a client's bytes, split as they arrived) to a fresh raw-head scanner and
+/// returns what it said about each piece: `Err(offset)` points at a control byte in a
+/// chunk-size line. Only for the fuzz targets in `fuzz/`, which cannot reach the private
+/// scanner otherwise; not part of the API.
+#[doc(hidden)]
+pub fn fuzz_scan(pieces: &[&[u8]], max_headers: usize, max_head: usize) -> Vec<Result<(), usize>> {
+    let activity = Activity::new();
+    let mut scanner = Scanner::new(max_headers, max_head);
+    pieces
+        .iter()
+        .map(|piece| scanner.feed(piece, &activity))
+        .collect()
+}
+
 /// HTTP/2 streams a client may reset before the server has answered them, per connection,
 /// before the connection is closed (rapid reset, CVE-2023-44487; hyper's default is 20).
 const H2_MAX_PENDING_RESETS: usize = 20;
@@ -223,27 +237,32 @@ async fn connection<F, Fut>(
             )
             .await
         }
+        // Boxed: the TLS state would otherwise size every plain connection's task for it
+        // (measured: 7.1 KiB → 2.3 KiB per connection task in a debug build).
         Some(acceptor) => {
-            let handshake =
-                tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
-            match handshake.await {
-                Ok(Ok(stream)) => {
-                    drive(
-                        TokioIo::new(WatchedIo::new(stream, scanner(&limits))),
-                        peer,
-                        &builder,
-                        &limits,
-                        shutdown,
-                        hard_stop,
-                        handler,
-                    )
-                    .await;
+            Box::pin(async move {
+                let handshake =
+                    tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
+                match handshake.await {
+                    Ok(Ok(stream)) => {
+                        drive(
+                            TokioIo::new(WatchedIo::new(stream, scanner(&limits))),
+                            peer,
+                            &builder,
+                            &limits,
+                            shutdown,
+                            hard_stop,
+                            handler,
+                        )
+                        .await;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::debug!(client = %peer.addr, error = %e, "TLS handshake failed")
+                    }
+                    Err(_) => tracing::debug!(client = %peer.addr, "TLS handshake timed out"),
                 }
-                Ok(Err(e)) => {
-                    tracing::debug!(client = %peer.addr, error = %e, "TLS handshake failed")
-                }
-                Err(_) => tracing::debug!(client = %peer.addr, "TLS handshake timed out"),
-            }
+            })
+            .await
         }
     }
 }
