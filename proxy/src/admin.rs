@@ -456,6 +456,7 @@ async fn flip_route(
         force: body.force,
         by: "admin".into(),
         reason: body.reason,
+        correlation: None,
     };
     apply_flip(&state, flip).await
 }
@@ -475,6 +476,7 @@ async fn kill_switch(
         force: body.force,
         by: "admin".into(),
         reason: body.reason.or_else(|| Some("kill switch".into())),
+        correlation: None,
     };
     apply_flip(&state, flip).await
 }

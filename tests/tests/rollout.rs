@@ -3,7 +3,8 @@
 //! candidate that starts failing sends the route back to shadow — each move written to
 //! routes.toml, recorded in the audit journal, visible in the admin API, and published on
 //! the bus (a `rollout.promoted` / `rollout.rolled_back` event with its figures, and the
-//! `route.changed` event of the reload that applied it, saying the rollout did it and why).
+//! `route.changed` event of the reload that applied it, saying the rollout did it and why,
+//! under the decision's correlation id).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -111,6 +112,10 @@ fn changed_by_the_rollout(changes: &[(String, Event)], decisions: &[(String, Eve
             change.data["reason"], decision.data["reason"],
             "{:?} vs {:?}",
             change.data, decision.data
+        );
+        assert_eq!(
+            change.correlationid, decision.correlationid,
+            "the route change carries the correlation id of the decision that caused it"
         );
     }
 }

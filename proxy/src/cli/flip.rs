@@ -38,6 +38,7 @@ pub fn run(
         force,
         by: "cli".into(),
         reason,
+        correlation: None,
     };
     let changes = rollout::flip_file(config, &flip)?;
     if changes.is_empty() {

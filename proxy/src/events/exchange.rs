@@ -338,19 +338,39 @@ pub fn mode_changes(before: &RawConfig, after: &RawConfig) -> Vec<ModeChange> {
         .collect()
 }
 
+/// Who caused a route's mode change, as the audit journal recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cause {
+    /// An admin token's name, `cli`, `rollout`.
+    pub by: String,
+    /// Why, if given.
+    pub reason: Option<String>,
+    /// The correlation id of the decision that made the change, if one did.
+    pub correlation: Option<String>,
+}
+
 /// The events of an applied reload: `config.reloaded`, then a `route.changed` per mode change,
-/// all under one fresh correlation id.
+/// all under one fresh correlation id — except a change an automatic decision caused, whose
+/// `route.changed` carries that decision's correlation id.
 pub fn reloaded_events(
     generation: u64,
     trigger: &str,
     routes: usize,
     changed: Vec<ModeChange>,
-    who: impl Fn(&ModeChange) -> Option<(String, Option<String>)>,
+    who: impl Fn(&ModeChange) -> Option<Cause>,
 ) -> Vec<Event> {
     let correlation = uuid::Uuid::now_v7().to_string();
     let mut events = Vec::with_capacity(changed.len() + 1);
     for change in &changed {
-        let (by, reason) = who(change).unwrap_or_else(|| (trigger.to_owned(), None));
+        let Cause {
+            by,
+            reason,
+            correlation: decision,
+        } = who(change).unwrap_or_else(|| Cause {
+            by: trigger.to_owned(),
+            reason: None,
+            correlation: None,
+        });
         let payload = RouteChanged {
             route: change.route.clone(),
             from: change.from.clone(),
@@ -361,7 +381,7 @@ pub fn reloaded_events(
         events.extend(event(
             types::ROUTE_CHANGED,
             Some(&change.route),
-            &correlation,
+            decision.as_deref().unwrap_or(&correlation),
             &payload,
         ));
     }

@@ -136,19 +136,21 @@ async fn act(
         Decision::Promote { to, because } => (to, because, types::ROLLOUT_PROMOTED),
         Decision::RollBack { to, because } => (to, because, types::ROLLOUT_ROLLED_BACK),
     };
+    // One correlation id ties the decision's event to the route-changed event of its reload.
+    let correlation = uuid::Uuid::now_v7().to_string();
     let flip = Flip {
         target: Target::Route(route.id.to_string()),
         to,
         force: false,
         by: "rollout".into(),
         reason: Some(because.clone()),
+        correlation: Some(correlation.clone()),
     };
     let path = reloader.path().to_owned();
     let written = tokio::task::spawn_blocking(move || flip_file(&path, &flip)).await;
     match written {
         Ok(Ok(_)) => {
             tracing::info!(route = %route.id, from = %stage, to = %to, reason = %because, "rollout moved the route");
-            let correlation = uuid::Uuid::now_v7().to_string();
             let data = json!({
                 "route": &*route.id,
                 "from": stage.to_string(),

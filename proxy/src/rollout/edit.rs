@@ -37,6 +37,8 @@ pub struct Flip {
     pub by: String,
     /// Why, in the asker's words.
     pub reason: Option<String>,
+    /// The correlation id of the automatic decision behind the flip, if any.
+    pub correlation: Option<String>,
 }
 
 /// Why a flip was not written.
@@ -145,7 +147,10 @@ pub fn edit(text: &str, flip: &Flip) -> Result<(String, Vec<Change>), FlipError>
             Err(error) => return Err(FlipError::Transition { route: id, error }),
         }
         apply(table, to);
-        changes.push(Change::new(&id, from, to, &flip.by, flip.reason.clone()));
+        changes.push(Change {
+            correlation: flip.correlation.clone(),
+            ..Change::new(&id, from, to, &flip.by, flip.reason.clone())
+        });
     }
     if let Target::Route(route) = &flip.target {
         if changes.is_empty() {
@@ -322,6 +327,7 @@ extracted = "misc"
             force,
             by: "test".into(),
             reason: None,
+            correlation: None,
         }
     }
 

@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::lifecycle::Stage;
+use crate::events::exchange::Cause;
 
 /// One recorded change of a route's mode.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +29,10 @@ pub struct Change {
     pub reason: Option<String>,
     /// When, RFC 3339.
     pub at: String,
+    /// The correlation id of the decision that made the change (automatic rollout), so the
+    /// route-changed event can be tied to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation: Option<String>,
 }
 
 impl Change {
@@ -40,6 +45,7 @@ impl Change {
             by: by.to_owned(),
             reason,
             at: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            correlation: None,
         }
     }
 }
@@ -86,14 +92,18 @@ pub fn recent(config: &Path, limit: usize) -> Vec<Change> {
 
 /// Who made a route's latest change to `mode` and why, if the journal recorded it within the
 /// last minute (a change nobody recorded was an edit of the file).
-pub fn explain(journal: &[Change], route: &str, mode: &str) -> Option<(String, Option<String>)> {
+pub fn explain(journal: &[Change], route: &str, mode: &str) -> Option<Cause> {
     let change = journal
         .iter()
         .rev()
         .find(|c| c.route == route && c.to.split(' ').next() == Some(mode))?;
     let at = humantime::parse_rfc3339(&change.at).ok()?;
     let age = SystemTime::now().duration_since(at).unwrap_or_default();
-    (age < std::time::Duration::from_secs(60)).then(|| (change.by.clone(), change.reason.clone()))
+    (age < std::time::Duration::from_secs(60)).then(|| Cause {
+        by: change.by.clone(),
+        reason: change.reason.clone(),
+        correlation: change.correlation.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -113,17 +123,17 @@ mod tests {
             Some("diffs clean".into()),
         );
         append(&config, std::slice::from_ref(&c)).unwrap();
-        append(
-            &config,
-            &[Change::new(
+        let rollback = Change {
+            correlation: Some("decision-1".into()),
+            ..Change::new(
                 "api",
                 Stage::canary(5.0),
                 Stage::new(RouteMode::Legacy),
                 "rollout",
                 None,
-            )],
-        )
-        .unwrap();
+            )
+        };
+        append(&config, &[rollback]).unwrap();
         let got = recent(&config, 10);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0], c);
@@ -131,11 +141,19 @@ mod tests {
         assert_eq!(recent(&config, 1).len(), 1);
         assert_eq!(
             explain(&got, "api", "canary"),
-            Some(("cli".into(), Some("diffs clean".into())))
+            Some(Cause {
+                by: "cli".into(),
+                reason: Some("diffs clean".into()),
+                correlation: None,
+            })
         );
         assert_eq!(
             explain(&got, "api", "legacy"),
-            Some(("rollout".into(), None))
+            Some(Cause {
+                by: "rollout".into(),
+                reason: None,
+                correlation: Some("decision-1".into()),
+            })
         );
         assert_eq!(explain(&got, "other", "legacy"), None);
     }
