@@ -8,6 +8,7 @@
 //! - [`fake`]: misbehaving upstreams (hanging, closing mid-body, resetting, failing, recording).
 //! - [`candidate`]: stand-ins for an extracted service in shadow tests (recording whole
 //!   requests, answering when told; relaying to legacy-shim with one deliberate bug).
+//! - [`services`]: the extracted services (misc, API, UI front) in-process, for the migration.
 //! - [`named`]: a well-behaved upstream answering its own name, counting what reached it.
 //! - [`findings`]: shadow findings from the admin API (`/admin/shadow`, `/admin/diffs`).
 //! - [`wait`]: polling a condition with a deadline; the admin API's reload state.
@@ -25,6 +26,7 @@ pub mod fake;
 pub mod findings;
 pub mod named;
 pub mod raw_upstream;
+pub mod services;
 pub mod tls;
 pub mod wait;
 
