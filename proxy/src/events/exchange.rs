@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Diagnostics, RawConfig};
+use crate::config::{Diagnostics, RawConfig, RouteConfig, RouteMode};
 use crate::events::{Event, types};
 use crate::shadow::Record;
 
@@ -192,8 +192,8 @@ pub struct ConfigReloaded {
     pub changed: Vec<ModeChange>,
 }
 
-/// One route's mode change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One route's mode change (a new canary share counts as one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModeChange {
     /// The route id.
     pub route: String,
@@ -201,6 +201,12 @@ pub struct ModeChange {
     pub from: String,
     /// The mode now.
     pub to: String,
+    /// The canary share before, when the route was in `canary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_percent: Option<f64>,
+    /// The canary share now, when the route is in `canary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_percent: Option<f64>,
 }
 
 /// `strangler.config.rejected.v1`: a configuration was refused; the last good one keeps
@@ -215,7 +221,7 @@ pub struct ConfigRejected {
 
 /// `strangler.route.changed.v1`: a route's mode changed. Subject: the route id.
 /// Correlation: that of the reload that applied it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RouteChanged {
     /// The route id.
     pub route: String,
@@ -223,6 +229,12 @@ pub struct RouteChanged {
     pub from: String,
     /// The mode now.
     pub to: String,
+    /// The canary share before, when the route was in `canary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_percent: Option<f64>,
+    /// The canary share now, when the route is in `canary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_percent: Option<f64>,
     /// Who changed it: `file` (an edit), `admin` (an API call) or `signal` (SIGHUP).
     pub by: String,
     /// Why, when known (a rollout decision); `null` for a plain edit.
@@ -322,20 +334,31 @@ pub fn shadow_event(record: &Record) -> Option<Event> {
     )
 }
 
-/// Routes present in both configurations whose mode differs, in the new file's order.
+/// Routes present in both configurations whose mode (or canary share) differs, in the new
+/// file's order.
 pub fn mode_changes(before: &RawConfig, after: &RawConfig) -> Vec<ModeChange> {
     after
         .routes
         .iter()
         .filter_map(|route| {
             let old = before.routes.iter().find(|r| r.id == route.id)?;
-            (old.mode != route.mode).then(|| ModeChange {
+            let (from_percent, to_percent) = (canary_share(old), canary_share(route));
+            (old.mode != route.mode || from_percent != to_percent).then(|| ModeChange {
                 route: route.id.clone(),
                 from: old.mode.as_str().to_owned(),
                 to: route.mode.as_str().to_owned(),
+                from_percent,
+                to_percent,
             })
         })
         .collect()
+}
+
+/// The share of users a route in `canary` sends to the new service.
+fn canary_share(route: &RouteConfig) -> Option<f64> {
+    (route.mode == RouteMode::Canary)
+        .then(|| route.canary.as_ref().map(|c| c.percent))
+        .flatten()
 }
 
 /// Who caused a route's mode change, as the audit journal recorded it.
@@ -375,6 +398,8 @@ pub fn reloaded_events(
             route: change.route.clone(),
             from: change.from.clone(),
             to: change.to.clone(),
+            from_percent: change.from_percent,
+            to_percent: change.to_percent,
             by,
             reason,
         };

@@ -75,8 +75,10 @@ fn example(kind: &str) -> Event {
         types::CONFIG_RELOADED | types::ROUTE_CHANGED => {
             let change = exchange::ModeChange {
                 route: "thumbnail".into(),
-                from: "legacy".into(),
-                to: "shadow".into(),
+                from: "shadow".into(),
+                to: "canary".into(),
+                from_percent: None,
+                to_percent: Some(12.5),
             };
             let events = exchange::reloaded_events(3, "file", 2, vec![change], |_| None);
             events.into_iter().find(|e| e.kind == kind).unwrap()

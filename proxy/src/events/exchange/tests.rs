@@ -242,6 +242,30 @@ fn nothing_is_planned_when_nothing_would_be_published() {
 }
 
 #[test]
+fn a_new_canary_share_is_a_change() {
+    let canary = |percent: u32| {
+        from_toml_str(
+            &format!("{HEAD}[upstreams.new]\nurl = \"http://127.0.0.1:2\"\n[[routes]]\nid = \"a\"\nmatch = {{ path = \"/a\" }}\nmode = \"canary\"\nextracted = \"new\"\ncanary = {{ percent = {percent} }}\n"),
+            "t.toml",
+        )
+        .unwrap()
+    };
+    let (ten, fifty) = (canary(10), canary(50));
+    assert!(mode_changes(ten.raw(), ten.raw()).is_empty());
+    let changes = mode_changes(ten.raw(), fifty.raw());
+    assert_eq!(changes.len(), 1);
+    assert_eq!(
+        (changes[0].from_percent, changes[0].to_percent),
+        (Some(10.0), Some(50.0))
+    );
+    let events = reloaded_events(4, "admin", 1, changes, |_| None);
+    assert_eq!(
+        events[1].data,
+        json!({"route": "a", "from": "canary", "to": "canary", "from_percent": 10.0, "to_percent": 50.0, "by": "admin", "reason": null})
+    );
+}
+
+#[test]
 fn config_and_shadow_events() {
     let before = from_toml_str(
         &format!("{HEAD}[[routes]]\nid = \"a\"\nmatch = {{ path = \"/a\" }}\nmode = \"legacy\"\n[[routes]]\nid = \"b\"\nmatch = {{ path = \"/b\" }}\nmode = \"legacy\"\n"),
@@ -259,7 +283,9 @@ fn config_and_shadow_events() {
         [ModeChange {
             route: "a".into(),
             from: "legacy".into(),
-            to: "shadow".into()
+            to: "shadow".into(),
+            from_percent: None,
+            to_percent: None,
         }]
     );
     let events = reloaded_events(3, "file", 2, changes, |_| None);
