@@ -16,7 +16,7 @@
 //! | `thumbnail`  | `GET`/`POST /misc/thumbnail`: PNG thumbnails with the `image` crate |
 //! | `download`   | `GET /misc/download`: a streamed pattern with an exact length |
 //! | `ws`         | `GET /misc/ws`: the WebSocket echo |
-//! | `catalogue`  | the service's own data: a static seed of the monolith's catalogue |
+//! | `catalogue`  | the service's own data: the monolith's seed, kept in step by its order and product events |
 //! | `pictures`   | pictures uploaded to the monolith since, copied by the thumbnail worker |
 //! | `clock`      | what varies between runs: timestamps, uptime, ids |
 //! | `middleware` | request ids and `Server`, gzip, ETag/304 — the monolith's cross-cutting behaviour |
@@ -29,10 +29,11 @@
 //!
 //! The service owns no database: what the monolith's misc endpoints read from the shop's
 //! database (products, orders, seed pictures) comes from `catalogue`, the same seed the
-//! monolith starts with; pictures uploaded since come from the picture store that the
-//! thumbnail worker (`crate::worker::thumbnails`) fills from the monolith's events.
+//! monolith starts with, to which the order consumer (`crate::worker::orders`) applies the
+//! orders and product edits the monolith takes since; pictures uploaded since come from the
+//! picture store that the thumbnail worker (`crate::worker::thumbnails`) fills from its events.
 
-mod catalogue;
+pub(crate) mod catalogue;
 pub(crate) mod clock;
 mod currency;
 mod download;
@@ -60,8 +61,8 @@ use axum::http::StatusCode;
 use axum::http::header::{HeaderName, LOCATION};
 use axum::routing::get;
 
-use catalogue::Catalogue;
 use clock::Clock;
+pub use catalogue::{Applied, Catalogue};
 pub use pictures::{PictureError, PictureStore};
 
 /// Knobs for tests and the demo.
@@ -102,16 +103,16 @@ struct ServiceInner {
     options: Options,
     /// Timestamps and uptime, fixed or varying per `options.vary`.
     clock: Clock,
-    /// Products, seed orders and seed pictures.
+    /// Products, orders and seed pictures, shared with the order consumer.
     catalogue: Catalogue,
     /// Source of deterministic request ids when `options.vary` is false.
     request_seq: AtomicU64,
 }
 
 impl Service {
-    fn new(options: Options) -> Service {
+    fn new(options: Options, catalogue: Option<Catalogue>) -> Service {
         let clock = Clock::new(options.vary);
-        let catalogue = Catalogue::seed(&clock);
+        let catalogue = catalogue.unwrap_or_else(|| Catalogue::seeded(&clock));
         Service {
             inner: Arc::new(ServiceInner {
                 options,
@@ -148,7 +149,13 @@ impl Service {
 /// The misc service as an axum router: the `/misc` routes inside the middleware stack.
 /// Tests drive it with `tower::ServiceExt::oneshot`.
 pub fn app(options: Options) -> Router {
-    let service = Service::new(options);
+    live_app(options, None)
+}
+
+/// The misc service answering from `catalogue` (default: a fresh seed), which an order
+/// consumer ([`crate::worker::orders`]) keeps in step with the monolith.
+pub fn live_app(options: Options, catalogue: Option<Catalogue>) -> Router {
+    let service = Service::new(options, catalogue);
     let routes = routes()
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -171,7 +178,17 @@ pub async fn serve_with(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(options))
+    serve_live(listener, options, None, shutdown).await
+}
+
+/// [`serve_with`], answering the feeds and the export from `catalogue` (see [`live_app`]).
+pub async fn serve_live(
+    listener: tokio::net::TcpListener,
+    options: Options,
+    catalogue: Option<Catalogue>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, live_app(options, catalogue))
         .with_graceful_shutdown(shutdown)
         .await
 }

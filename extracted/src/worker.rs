@@ -9,5 +9,7 @@
 //! | module       | consumes | its job |
 //! |--------------|----------|---------|
 //! | [`thumbnails`] | `shop.image.uploaded` | copies the uploaded picture into the misc service's picture store and renders its thumbnails ahead of time |
+//! | [`orders`] | `shop.order.placed`, `shop.order.cancelled`, `shop.product.updated` | applies the monolith's orders and product edits to the misc service's catalogue, so its feeds and CSV export stay in step |
 
+pub mod orders;
 pub mod thumbnails;

@@ -78,6 +78,44 @@ impl Service {
         })
     }
 
+    /// The misc service on `bound`, stable and without the defect, with its order consumer
+    /// (`extracted::worker::orders`) applying the events of the `[bus]` in routes.toml
+    /// `config` as durable consumer `consumer`, so its feeds and CSV export follow the
+    /// monolith's orders and product edits.
+    pub fn misc_live(bound: Bound, config: std::path::PathBuf, consumer: String) -> Self {
+        use extracted::worker::orders;
+        let options = extracted::misc::Options {
+            vary: false,
+            ..extracted::misc::Options::default()
+        };
+        Self::spawn(
+            "misc service",
+            bound,
+            move |listener, shutdown| async move {
+                let (bus, base_dir) = strangler::events::consume::bus_from_config_file(&config)
+                    .map_err(|e| format!("the bus of {}: {e}", config.display()))?;
+                let catalogue = extracted::misc::Catalogue::seed(false);
+                let settings = orders::Settings {
+                    bus,
+                    base_dir,
+                    consumer,
+                };
+                let serving = extracted::misc::serve_live(
+                    listener,
+                    options,
+                    Some(catalogue.clone()),
+                    shutdown,
+                );
+                // The consumer runs as long as the service serves; it ends only on an error.
+                let consuming = orders::run(settings, catalogue, std::future::pending());
+                tokio::select! {
+                    served = serving => served.map_err(|e| e.to_string()),
+                    consumed = consuming => consumed.map_err(|e| e.to_string()),
+                }
+            },
+        )
+    }
+
     /// The API service on `bound`, stable, with a fresh in-memory SQLite database, consuming
     /// the events of the `[bus]` in routes.toml `config` as durable consumer `consumer`.
     pub fn api(bound: Bound, config: std::path::PathBuf, consumer: String) -> Self {

@@ -221,10 +221,9 @@ async fn observe(answer: reqwest::Response) -> Seen {
     }
 }
 
-/// The read journeys: pages, the JSON API and the misc endpoints, after `orders` were placed.
-///
-/// Not the feeds (`/misc/feed.rss`, `/misc/feed.atom`): the monolith lists its recent orders
-/// there, and the misc service, which consumes no order events, lists only its seed orders.
+/// The read journeys: pages, the JSON API and the misc endpoints, after `orders` were placed —
+/// the feeds and the CSV export too, which show the orders and the stock they took: the misc
+/// service's order consumer applies the monolith's `shop.order.placed` events to its catalogue.
 fn reads(orders: &[String]) -> Vec<String> {
     let mut paths: Vec<String> = [
         "/",
@@ -241,6 +240,9 @@ fn reads(orders: &[String]) -> Vec<String> {
         "/misc/currency?amount=10&from=USD&to=EUR",
         "/misc/currency?amount=0.125&from=USD&to=USD",
         "/misc/currency?amount=abc&from=USD&to=EUR",
+        "/misc/feed.rss",
+        "/misc/feed.atom",
+        "/misc/export.csv",
     ]
     .map(str::to_owned)
     .to_vec();
@@ -462,16 +464,21 @@ async fn the_shop_moves_route_by_route_and_no_client_notices() {
 
     // The monolith, the extracted services, and the proxy with every route on legacy.
     let legacy = Legacy::stable().await;
-    let misc = Service::misc().await;
-    let (api_bound, ui_bound) = (Service::bind().await, Service::bind().await);
+    let (misc_bound, api_bound, ui_bound) = (
+        Service::bind().await,
+        Service::bind().await,
+        Service::bind().await,
+    );
     let toml = config(
         &legacy.url(),
-        &misc.url(),
+        &misc_bound.url(),
         &api_bound.url(),
         &ui_bound.url(),
         &bus,
     );
     let proxy = Proxy::start_with_files(&toml, &[("admin-token", TOKEN.as_bytes())]).await;
+    let misc_consumer = brokers::unique("misc");
+    let misc = Service::misc_live(misc_bound, proxy.config_path(), misc_consumer.clone());
     let consumer = brokers::unique("api");
     let api = Service::api(api_bound, proxy.config_path(), consumer.clone());
     let ui = Service::ui(ui_bound, proxy.url());
@@ -508,6 +515,7 @@ async fn the_shop_moves_route_by_route_and_no_client_notices() {
         "shop.order.placed for each order placed on legacy"
     );
     caught_up(&bus, &consumer).await;
+    caught_up(&bus, &misc_consumer).await;
     let monolith = projection(&client, &legacy.url(), &orders).await;
     assert_eq!(
         projection(&client, &api.url(), &orders).await,

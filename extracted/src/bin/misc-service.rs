@@ -1,16 +1,18 @@
 //! `misc-service`: the extracted `/misc` service on its own.
 //!
 //! A thin shell over [`extracted::misc::serve_with`]: parse the command line, bind, serve
-//! until Ctrl-C, then finish the requests in flight. With `--bus-config`, the thumbnail worker
-//! ([`extracted::worker::thumbnails`]) runs in the same process and fills the picture store
-//! the service answers thumbnails of uploaded pictures from.
+//! until Ctrl-C, then finish the requests in flight. With `--bus-config`, two consumers run in
+//! the same process: the thumbnail worker ([`extracted::worker::thumbnails`]) fills the picture
+//! store the service answers thumbnails of uploaded pictures from, and the order consumer
+//! ([`extracted::worker::orders`]) applies the monolith's orders and product edits to the
+//! catalogue the feeds and the CSV export answer from.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use extracted::misc::PictureStore;
-use extracted::worker::thumbnails;
+use extracted::misc::{Catalogue, PictureStore};
+use extracted::worker::{orders, thumbnails};
 use tokio::net::TcpListener;
 
 /// Serve the `/misc` endpoints peeled off the legacy shop.
@@ -27,8 +29,9 @@ struct Args {
     /// Turn on the known first-version defect: currency results rounded half-to-even.
     #[arg(long)]
     defect: bool,
-    /// A strangler routes.toml: consume `shop.image.uploaded` from its `[bus]` and render the
-    /// thumbnails of uploaded pictures ahead of time.
+    /// A strangler routes.toml: consume from its `[bus]` `shop.image.uploaded` (render the
+    /// thumbnails of uploaded pictures ahead of time) and the order and product events (keep
+    /// the feeds and the CSV export in step with the monolith).
     #[arg(long, value_name = "ROUTES_TOML")]
     bus_config: Option<PathBuf>,
     /// The monolith's base URL, where the worker fetches uploaded pictures.
@@ -40,6 +43,10 @@ struct Args {
     /// The worker's durable consumer name on the bus.
     #[arg(long, default_value = thumbnails::CONSUMER_NAME)]
     consumer: String,
+    /// The order consumer's durable name on the bus. The catalogue lives in memory: a name the
+    /// bus has not seen starts at the oldest event kept, so a restart shows earlier orders.
+    #[arg(long, default_value = orders::CONSUMER_NAME)]
+    orders_consumer: String,
 }
 
 #[tokio::main]
@@ -72,6 +79,8 @@ async fn main() -> anyhow::Result<()> {
         pictures: None,
     };
     let mut worker = None;
+    let mut catalogue = None;
+    let mut orders_task = None;
     if let Some(config) = &args.bus_config {
         let (bus, base_dir) = strangler::events::consume::bus_from_config_file(config)
             .with_context(|| format!("cannot use the event bus of {}", config.display()))?;
@@ -81,6 +90,19 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or_else(|| base_dir.join("data/pictures"));
         let store = PictureStore::open(&folder)?;
         options.pictures = Some(store.clone());
+        let live = Catalogue::seed(!args.stable);
+        catalogue = Some(live.clone());
+        let order_settings = orders::Settings {
+            bus: bus.clone(),
+            base_dir: base_dir.clone(),
+            consumer: args.orders_consumer.clone(),
+        };
+        tracing::info!(consumer = %args.orders_consumer, "order consumer starting");
+        orders_task = Some(tokio::spawn(orders::run(
+            order_settings,
+            live,
+            stopped(stop.subscribe()),
+        )));
         let settings = thumbnails::Settings {
             bus,
             base_dir,
@@ -94,7 +116,8 @@ async fn main() -> anyhow::Result<()> {
             stopped(stop.subscribe()),
         )));
     }
-    let serving = extracted::misc::serve_with(listener, options, stopped(stop.subscribe()));
+    let serving =
+        extracted::misc::serve_live(listener, options, catalogue, stopped(stop.subscribe()));
     tokio::pin!(serving);
     tokio::select! {
         result = &mut serving => result.context("serving the misc service failed")?,
@@ -112,6 +135,11 @@ async fn main() -> anyhow::Result<()> {
             .await
             .context("the thumbnail worker stopped abnormally")?
             .context("the thumbnail worker failed")?;
+    }
+    if let Some(task) = orders_task {
+        task.await
+            .context("the order consumer stopped abnormally")?
+            .context("the order consumer failed")?;
     }
     tracing::info!("misc service stopped");
     Ok(())

@@ -2,8 +2,9 @@
 //! (no `Content-Length`, so HTTP/1.1 sends it chunked), as the monolith does. `rows=N`
 //! cycles through the records to make exactly N data rows, capped at `MAX_ROWS`.
 //!
-//! The records come from the service's static seed (`catalogue`) — the monolith's seed —
-//! so the export matches until the monolith takes new orders or product edits.
+//! The records come from the service's catalogue — the monolith's seed with the orders and
+//! product edits its events reported applied (`crate::worker::orders`) — so the export
+//! matches once the events of the monolith's writes are in.
 
 use std::convert::Infallible;
 use std::fmt::Write;
@@ -18,7 +19,7 @@ use futures_util::{StreamExt, stream};
 use serde::Deserialize;
 
 use super::Service;
-use super::catalogue::Catalogue;
+use super::catalogue::Records;
 use super::clock::rfc3339;
 use super::error::Problem;
 
@@ -41,7 +42,7 @@ pub(crate) async fn csv(
     query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<Response, Problem> {
     let Query(query) = query.map_err(|r| Problem::bad_request("bad_query", r.body_text()))?;
-    let records: Arc<[String]> = records(service.catalogue()).into();
+    let records: Arc<[String]> = records(&service.catalogue().read()).into();
     let total = match query.rows.as_deref() {
         None => records.len() as u64,
         Some(text) => text
@@ -91,12 +92,12 @@ pub(crate) async fn csv(
 }
 
 /// Every record as a CSV line without the row number: products, then order lines.
-fn records(catalogue: &Catalogue) -> Vec<String> {
+fn records(catalogue: &Records) -> Vec<String> {
     let products = catalogue.products().iter().map(|p| {
         line(&[
             "product",
-            p.sku,
-            p.name,
+            &p.sku,
+            &p.name,
             &p.stock.to_string(),
             &p.price_cents.to_string(),
             p.currency,
@@ -108,7 +109,7 @@ fn records(catalogue: &Catalogue) -> Vec<String> {
             line(&[
                 "order",
                 &order.id,
-                item.name,
+                &item.name,
                 &item.quantity.to_string(),
                 &item.price_cents.to_string(),
                 order.currency,

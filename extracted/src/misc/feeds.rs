@@ -1,8 +1,9 @@
 //! `GET /misc/feed.rss` (RSS 2.0) and `GET /misc/feed.atom` (Atom 1.0): the catalogue and
 //! the ten most recent orders, byte for byte as the monolith renders them.
 //!
-//! The entries come from the service's static seed (`catalogue`), which is the monolith's
-//! seed: the feeds match as long as the monolith has taken no new orders or product edits.
+//! The entries come from the service's catalogue: the monolith's seed, with the orders and
+//! product edits its events reported applied (`crate::worker::orders`), so the feeds match
+//! once the events of the monolith's writes are in.
 //! Links are absolute, built from `X-Forwarded-Proto`/`-Host` when a proxy sent them, else
 //! from `Host`.
 
@@ -14,7 +15,7 @@ use axum::http::header::{CONTENT_TYPE, HOST};
 use axum::response::{IntoResponse, Response};
 
 use super::Service;
-use super::catalogue::{Catalogue, money, xml_escape as xml};
+use super::catalogue::{Records, money, xml_escape as xml};
 use super::clock::{rfc2822, rfc3339};
 
 /// How many recent orders a feed lists.
@@ -56,12 +57,12 @@ struct Entry {
 }
 
 /// The products, then the newest orders, as entries linking under `base`.
-fn entries(base: &str, catalogue: &Catalogue) -> Vec<Entry> {
+fn entries(base: &str, catalogue: &Records) -> Vec<Entry> {
     let products = catalogue.products().iter().map(|p| Entry {
         id: format!("urn:legacy-shop:product:{}", p.sku),
         title: format!("{} — {}", p.name, money(p.price_cents, p.currency)),
         link: format!("{base}/products/{}", p.sku),
-        summary: p.description.to_owned(),
+        summary: p.description.clone(),
         category: "product",
         updated: p.updated_at,
     });
@@ -100,7 +101,8 @@ pub(crate) async fn rss(State(service): State<Service>, headers: HeaderMap) -> R
          <atom:link href=\"{base}/misc/feed.rss\" rel=\"self\" type=\"application/rss+xml\"/>\n",
         base = xml(&base),
     );
-    for entry in entries(&base, service.catalogue()) {
+    let entries = entries(&base, &service.catalogue().read());
+    for entry in entries {
         let _ = writeln!(
             out,
             "<item><title>{title}</title><link>{link}</link>\
@@ -130,7 +132,8 @@ pub(crate) async fn atom(State(service): State<Service>, headers: HeaderMap) -> 
          <author><name>Legacy Shop</name></author>\n",
         updated = service.clock().timestamp(),
     );
-    for entry in entries(&raw_base, service.catalogue()) {
+    let entries = entries(&raw_base, &service.catalogue().read());
+    for entry in entries {
         let _ = writeln!(
             out,
             "<entry><title>{title}</title><id>{id}</id><updated>{updated}</updated>\
