@@ -61,8 +61,8 @@ use axum::http::StatusCode;
 use axum::http::header::{HeaderName, LOCATION};
 use axum::routing::get;
 
-use clock::Clock;
 pub use catalogue::{Applied, Catalogue};
+use clock::Clock;
 pub use pictures::{PictureError, PictureStore};
 
 /// Knobs for tests and the demo.
