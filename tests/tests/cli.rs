@@ -389,7 +389,7 @@ fn routes_explain_names_the_chosen_route() {
         demo.to_str().unwrap(),
         "--explain",
         "GET",
-        "/misc/thumbnail",
+        "/misc/feed.rss",
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
@@ -543,10 +543,16 @@ fn flip_that_would_break_the_file_leaves_it_untouched() {
     let (_dir, file, original) = demo_copy();
     let config = file.to_str().unwrap();
     let refused: &[(&[&str], &str)] = &[
-        // `api` has no `extracted` upstream: the result would be invalid.
-        (&["flip", "api", "shadow", "--config", config], "invalid"),
+        // `api-carts` has no `extracted` upstream: the result would be invalid.
+        (
+            &["flip", "api-carts", "shadow", "--config", config],
+            "invalid",
+        ),
         // Straight from legacy to retired skips the evidence.
-        (&["flip", "api", "retired", "--config", config], "--force"),
+        (
+            &["flip", "api-carts", "retired", "--config", config],
+            "--force",
+        ),
         // Canary needs a share, and `health` has no canary table.
         (
             &["flip", "health", "canary", "--config", config],
