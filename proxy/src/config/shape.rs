@@ -201,7 +201,10 @@ static SHADOW_SHARED: Shape = Shape::Table(&[opt("corpus", &STR), opt("corpus_ma
 static BOOL: Shape = Shape::Bool;
 static U64: Shape = Shape::Int { max: u64::MAX };
 static BUS: Shape = Shape::Table(&[
-    opt("kind", &Shape::Enum(&["none", "log", "nats", "redis"])),
+    opt(
+        "kind",
+        &Shape::Enum(&["none", "log", "nats", "redis", "kafka"]),
+    ),
     opt("path", &STR),
     opt("segment_size", &SIZE),
     opt("retention", &DURATION),
@@ -219,7 +222,25 @@ static BUS: Shape = Shape::Table(&[
     opt("on_full", &Shape::Enum(&["drop_newest", "drop_oldest"])),
     opt("batch", &USIZE),
     opt("exchanges", &BOOL),
+    opt("brokers", &STR),
+    opt("topic", &STR),
+    opt("topics_by_type", &STR_MAP),
+    opt("partitions", &KAFKA_PARTITIONS),
+    opt("replication_factor", &KAFKA_REPLICAS),
+    opt(
+        "compression",
+        &Shape::Enum(&["none", "gzip", "lz4", "zstd"]),
+    ),
+    opt("format", &Shape::Enum(&["binary", "structured"])),
+    opt("kafka", &STR_MAP),
 ]);
+/// Kafka counts partitions in an i32 and replicas in an i16.
+static KAFKA_PARTITIONS: Shape = Shape::Int {
+    max: i32::MAX as u64,
+};
+static KAFKA_REPLICAS: Shape = Shape::Int {
+    max: i16::MAX as u64,
+};
 static LOG: Shape = Shape::Table(&[
     opt("format", &Shape::Enum(&["text", "json"])),
     opt("level", &STR),

@@ -7,6 +7,7 @@
 mod bus;
 mod diff;
 mod events;
+mod kafka;
 mod limits;
 mod route;
 

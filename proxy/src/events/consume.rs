@@ -17,6 +17,9 @@
 //! - `redis`: the consumer group `<name>` on each type's stream key, read as consumer `<name>`
 //!   (its pending entries first, then new ones), built on the sink's `RedisSink::subscribe`.
 //!   Redis keeps one stream per type, so a Redis consumer names its types.
+//! - `kafka`: the consumer group `<name>` on the topics of the wanted types (every topic for
+//!   none); offsets are committed after processing, never automatically (the sink's
+//!   `KafkaSink::subscribe`).
 //!
 //! Never: move a position past an event that was not acked (a position lost with a power
 //! cut only means redelivery), or spin on an outage (reads pause between failed attempts).
@@ -31,7 +34,7 @@ use futures_util::{Stream, StreamExt};
 
 use super::Event;
 use super::segment::{Item, Reader};
-use super::sink::{SinkError, blocking, log, nats, redis};
+use super::sink::{SinkError, blocking, kafka, log, nats, redis};
 use crate::config::{BusConfig, BusKind};
 
 /// How often a log consumer looks for new lines once it has read everything.
@@ -40,7 +43,8 @@ const LOG_POLL: Duration = Duration::from_millis(100);
 /// A broker subscription: events with their acks, as the sinks' `subscribe` yields them.
 type Subscription<A> = Pin<Box<dyn Stream<Item = Result<(Event, A), SinkError>> + Send>>;
 
-/// A durable, named subscription to the bus the proxy publishes to (log, nats or redis).
+/// A durable, named subscription to the bus the proxy publishes to (log, nats, redis or
+/// kafka).
 pub struct Consumer {
     /// The event types wanted (empty: all); a bus that delivers more is filtered here.
     types: Vec<String>,
@@ -64,6 +68,8 @@ enum Source {
     Nats(Subscription<nats::Ack>),
     /// A Redis consumer group.
     Redis(Subscription<redis::Ack>),
+    /// A Kafka consumer group.
+    Kafka(kafka::Subscription),
 }
 
 impl Consumer {
@@ -86,7 +92,7 @@ impl Consumer {
         let source = match bus.kind {
             BusKind::None => {
                 return Err(SinkError::Rejected(
-                    "no event bus is configured ([bus] kind = \"none\"): set kind = \"log\", \"nats\" or \"redis\"".into(),
+                    "no event bus is configured ([bus] kind = \"none\"): set kind = \"log\", \"nats\", \"redis\" or \"kafka\"".into(),
                 ));
             }
             BusKind::Log => Source::Log(LogSource::open(&log::folder(bus, base_dir), name)?),
@@ -101,6 +107,7 @@ impl Consumer {
                     redis::RedisSink::subscribe(bus, name, name, types).await?,
                 ))
             }
+            BusKind::Kafka => Source::Kafka(kafka::KafkaSink::subscribe(bus, name, types).await?),
         };
         Ok(Self {
             types: types.iter().map(|t| (*t).to_owned()).collect(),
@@ -125,6 +132,10 @@ impl Consumer {
                 Source::Redis(stream) => {
                     let (event, ack) = next_of(stream).await?;
                     (event, Ack::Redis(ack))
+                }
+                Source::Kafka(subscription) => {
+                    let (event, ack) = subscription.next().await?;
+                    (event, Ack::Kafka(ack))
                 }
             };
             let delivery = Delivery { event, ack };
@@ -159,6 +170,7 @@ impl Delivery {
             Ack::Log(acks, offset) => blocking(|| lock(&acks).ack(offset)),
             Ack::Nats(ack) => ack.ack().await,
             Ack::Redis(ack) => ack.ack().await,
+            Ack::Kafka(ack) => ack.ack().await,
         }
     }
 }
@@ -172,6 +184,8 @@ enum Ack {
     Nats(Box<nats::Ack>),
     /// A Redis entry's `XACK`.
     Redis(redis::Ack),
+    /// A Kafka offset commit.
+    Kafka(kafka::Ack),
 }
 
 /// Reads `[bus]` from a strangler routes.toml (validated, with `STRANGLER__…` overrides), so
@@ -188,7 +202,7 @@ pub fn bus_from_config_file(path: &Path) -> Result<(BusConfig, PathBuf), SinkErr
     let bus = config.raw().bus.clone();
     if bus.kind == BusKind::None {
         return Err(SinkError::Rejected(format!(
-            "{} configures no event bus: set [bus] kind = \"log\" (or nats, redis)",
+            "{} configures no event bus: set [bus] kind = \"log\" (or nats, redis, kafka)",
             path.display()
         )));
     }

@@ -78,7 +78,7 @@ impl Publisher {
                 let outlet = Outlet::new(bus.clone(), base_dir.to_owned(), Some(sink));
                 Ok(Self::start_with(bus, outlet, None, Limits::default()))
             }
-            BusKind::Nats | BusKind::Redis => {
+            BusKind::Nats | BusKind::Redis | BusKind::Kafka => {
                 let spool = Spool::open(
                     &base_dir.join(&bus.spool),
                     log::options(&spool_segments(bus)),

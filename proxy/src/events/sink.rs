@@ -1,14 +1,15 @@
 //! Sinks: where the publisher delivers events, and where `strangler events` reads them back.
 //!
-//! Three kinds: the embedded [`log`] (append-only JSON-lines segments on local disk), NATS
-//! JetStream ([`nats`]) and Redis Streams ([`redis`]). A sink's `publish` returns `Ok` only
-//! once every event of the batch is acknowledged (written, PubAck, XADD reply); the publisher
-//! keeps a batch in its spool until then.
+//! Four kinds: the embedded [`log`] (append-only JSON-lines segments on local disk), NATS
+//! JetStream ([`nats`]), Redis Streams ([`redis`]) and Kafka ([`kafka`]). A sink's `publish`
+//! returns `Ok` only once every event of the batch is acknowledged (written, PubAck, XADD
+//! reply, delivery report); the publisher keeps a batch in its spool until then.
 //!
 //! Errors come in two kinds that the publisher treats differently: [`SinkError::Unavailable`]
 //! (the broker is down or slow: spool and retry later) and [`SinkError::Rejected`] (a config
 //! or data problem that retrying will not fix: count, log loudly, move on).
 
+pub mod kafka;
 pub mod log;
 pub mod nats;
 pub mod redis;
@@ -52,6 +53,8 @@ pub enum Sink {
     Nats(Box<nats::NatsSink>),
     /// Redis Streams.
     Redis(Box<redis::RedisSink>),
+    /// Kafka (boxed like NATS: it holds a producer and an admin client).
+    Kafka(Box<kafka::KafkaSink>),
 }
 
 impl Sink {
@@ -65,6 +68,7 @@ impl Sink {
             BusKind::Log => Ok(Self::Log(log::LogSink::open(bus, base_dir)?)),
             BusKind::Nats => Ok(Self::Nats(Box::new(nats::NatsSink::connect(bus).await?))),
             BusKind::Redis => Ok(Self::Redis(Box::new(redis::RedisSink::connect(bus).await?))),
+            BusKind::Kafka => Ok(Self::Kafka(Box::new(kafka::KafkaSink::connect(bus).await?))),
         }
     }
 
@@ -74,6 +78,7 @@ impl Sink {
             Self::Log(sink) => sink.publish(batch).await,
             Self::Nats(sink) => sink.publish(batch).await,
             Self::Redis(sink) => sink.publish(batch).await,
+            Self::Kafka(sink) => sink.publish(batch).await,
         }
     }
 
@@ -83,6 +88,7 @@ impl Sink {
             Self::Log(sink) => sink.read(from, limit).await,
             Self::Nats(sink) => sink.read(from, limit).await,
             Self::Redis(sink) => sink.read(from, limit).await,
+            Self::Kafka(sink) => sink.read(from, limit).await,
         }
     }
 

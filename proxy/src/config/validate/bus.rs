@@ -52,14 +52,13 @@ impl Checks<'_> {
                 }
                 (&["redis", "rediss"], "url = \"redis://127.0.0.1:6379\"")
             }
+            BusKind::Kafka => {
+                self.spool_folder(&path);
+                self.kafka(&path);
+                return;
+            }
         };
-        if bus.spool.trim().is_empty() {
-            self.push(
-                path.key("spool"),
-                "the spool folder is empty",
-                "e.g. spool = \"data/spool\" (relative to the config file's folder)",
-            );
-        }
+        self.spool_folder(&path);
         let kind = format!("{:?}", bus.kind).to_lowercase();
         let Some(text) = &bus.url else {
             self.push(
@@ -78,6 +77,17 @@ impl Checks<'_> {
                 format!("\"{text}\" is not a {} URL", scheme_ok.join("/")),
                 format!("write e.g. {example}"),
             ),
+        }
+    }
+
+    /// The spool folder of a broker sink.
+    fn spool_folder(&mut self, path: &KeyPath) {
+        if self.raw.bus.spool.trim().is_empty() {
+            self.push(
+                path.key("spool"),
+                "the spool folder is empty",
+                "e.g. spool = \"data/spool\" (relative to the config file's folder)",
+            );
         }
     }
 
