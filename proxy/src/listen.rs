@@ -10,7 +10,8 @@
 //! [`scan`] (over the raw bytes) what hyper's parsed request cannot show; see README.md
 //! "Limits and hardening". Every connection runs two timers of its own: a request head must
 //! arrive within `header_read_timeout` of its first byte, and a connection with nothing in
-//! flight is closed after `idle_timeout`.
+//! flight is closed after `idle_timeout`. A connection whose client cancels most of its
+//! requests before their answer (HTTP/2 rapid reset) is closed past `h2_max_cancelled_streams`.
 
 mod body;
 mod guard;
@@ -59,8 +60,10 @@ pub fn fuzz_scan(pieces: &[&[u8]], max_headers: usize, max_head: usize) -> Vec<R
         .collect()
 }
 
-/// HTTP/2 streams a client may reset before the server has answered them, per connection,
-/// before the connection is closed (rapid reset, CVE-2023-44487; hyper's default is 20).
+/// HTTP/2 streams a client may reset before the server has accepted them, per connection,
+/// before the connection gets GOAWAY ENHANCE_YOUR_CALM (rapid reset, CVE-2023-44487; hyper's
+/// default is 20). h2 counts only streams still waiting to be accepted, so a client pacing its
+/// resets is caught by `Limits::h2_max_cancelled_streams` instead.
 const H2_MAX_PENDING_RESETS: usize = 20;
 
 /// HTTP/2 streams the server may reset for a client's protocol errors before it closes the
@@ -86,6 +89,9 @@ pub struct Limits {
     pub max_uri_bytes: usize,
     /// Concurrent HTTP/2 streams per connection.
     pub h2_max_concurrent_streams: u32,
+    /// Requests a client may cancel before their answer; past it (and past half of the
+    /// connection's requests) the connection is closed.
+    pub h2_max_cancelled_streams: u64,
     /// Time in-flight requests get on shutdown.
     pub shutdown_grace: Duration,
 }
@@ -103,6 +109,7 @@ impl From<&ListenConfig> for Limits {
             max_headers: c.max_headers,
             max_uri_bytes: bytes(&c.max_uri_bytes),
             h2_max_concurrent_streams: c.h2_max_concurrent_streams,
+            h2_max_cancelled_streams: c.h2_max_cancelled_streams,
             shutdown_grace: c.shutdown_grace,
         }
     }
@@ -290,7 +297,7 @@ async fn drive<S, F, Fut>(
     let body_timeout = limits.body_read_timeout;
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let handler = handler.clone();
-        let in_flight = service_activity.request_started();
+        let mut in_flight = service_activity.request_started();
         let refusal = match service_activity.refusal(in_flight.seq()) {
             Some(why) => Some(Refusal::BadRequest(why)),
             None => guard::check(&request, max_uri).err(),
@@ -303,6 +310,7 @@ async fn drive<S, F, Fut>(
                 }
                 None => answer(request, peer, body_timeout, handler).await,
             };
+            in_flight.answered();
             drop(in_flight);
             Ok::<_, Infallible>(response)
         }
@@ -342,6 +350,12 @@ async fn drive<S, F, Fut>(
                     // Still open a whole idle period after being asked to close: a client
                     // that does not read its answer. Drop it.
                     tracing::debug!(client = %peer.addr, "idle connection did not close; dropping it");
+                    return;
+                }
+            }
+            () = activity.cancellation() => {
+                if activity.cancels_too_many(limits.h2_max_cancelled_streams) {
+                    tracing::debug!(client = %peer.addr, "client cancelled most of its requests before their answer (rapid reset); closing");
                     return;
                 }
             }

@@ -80,6 +80,10 @@ pub struct ListenConfig {
     pub max_uri_bytes: ByteSize,
     /// Concurrent HTTP/2 streams per connection.
     pub h2_max_concurrent_streams: u32,
+    /// HTTP/2 streams a client may cancel before their answer, per connection; past it, and
+    /// once cancelled streams are more than half of the connection's, it is closed (rapid
+    /// reset paced slower than h2's own limit on streams reset before they were accepted).
+    pub h2_max_cancelled_streams: u64,
     /// Default request body limit for routes that set none.
     pub max_request_body: ByteSize,
 }
@@ -98,6 +102,7 @@ impl Default for ListenConfig {
             max_headers: 100,
             max_uri_bytes: ByteSize(8 * 1024),
             h2_max_concurrent_streams: 100,
+            h2_max_cancelled_streams: 100,
             max_request_body: ByteSize(100 * 1024 * 1024),
         }
     }

@@ -100,6 +100,7 @@ static LISTEN: Shape = Shape::Table(&[
     opt("max_headers", &USIZE),
     opt("max_uri_bytes", &SIZE),
     opt("h2_max_concurrent_streams", &U32),
+    opt("h2_max_cancelled_streams", &U64),
     opt("max_request_body", &SIZE),
 ]);
 static ADMIN: Shape = Shape::Table(&[

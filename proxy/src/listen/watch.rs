@@ -1,7 +1,8 @@
 //! What a client connection is doing: bytes moving, request heads arriving, requests in
-//! flight. The listener's timers read it to tell a slow head (header read timeout) from a
-//! quiet keep-alive connection (idle timeout); the request guard reads the refusals the
-//! byte scanner recorded.
+//! flight, requests the client cancelled before their answer. The listener's timers read it
+//! to tell a slow head (header read timeout) from a quiet keep-alive connection (idle
+//! timeout), and its rapid-reset check reads the cancellations; the request guard reads the
+//! refusals the byte scanner recorded.
 //!
 //! Costs per read: one clock read, one relaxed store, and the scanner's look at the bytes.
 
@@ -12,6 +13,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::scan::Scanner;
@@ -63,6 +65,11 @@ struct ActivityState {
     refused_from: AtomicU64,
     /// Why the scanner refused it.
     refusal: OnceLock<&'static str>,
+    /// Requests dropped before they were answered: the client cancelled them (HTTP/2
+    /// RST_STREAM, or the connection closed under them).
+    cancelled: AtomicU64,
+    /// Woken at each cancellation, for the listener's rapid-reset check.
+    on_cancel: Notify,
 }
 
 impl Activity {
@@ -79,6 +86,8 @@ impl Activity {
             requests: AtomicU64::new(0),
             refused_from: AtomicU64::new(u64::MAX),
             refusal: OnceLock::new(),
+            cancelled: AtomicU64::new(0),
+            on_cancel: Notify::new(),
         }))
     }
 
@@ -166,34 +175,69 @@ impl Activity {
         }
     }
 
-    /// Marks a request in flight until the guard drops.
+    /// Marks a request in flight until the guard drops; a guard dropped before
+    /// [`InFlight::answered`] counts as cancelled by the client.
     pub fn request_started(&self) -> InFlight {
         self.0.in_flight.fetch_add(1, Ordering::Relaxed);
         let seq = self.0.requests.fetch_add(1, Ordering::Relaxed);
         self.0
             .last_request_ms
             .store(self.now_ms(), Ordering::Relaxed);
-        InFlight(self.clone(), seq)
+        InFlight {
+            activity: self.clone(),
+            seq,
+            answered: false,
+        }
+    }
+
+    /// Waits for the next request the client cancels before its answer.
+    pub async fn cancellation(&self) {
+        self.0.on_cancel.notified().await;
+    }
+
+    /// Whether the client has cancelled more than `limit` requests before their answer, and
+    /// more than half of all its requests: HTTP/2 rapid reset (CVE-2023-44487) paced so that
+    /// h2's own limit, which counts only streams reset before the server accepted them, never
+    /// sees it. The half keeps a long-lived connection that cancels now and then open.
+    pub fn cancels_too_many(&self, limit: u64) -> bool {
+        let cancelled = self.0.cancelled.load(Ordering::Relaxed);
+        let requests = self.0.requests.load(Ordering::Relaxed);
+        cancelled > limit && cancelled.saturating_mul(2) > requests
     }
 }
 
 /// A request in flight on a connection.
 #[derive(Debug)]
-pub struct InFlight(Activity, u64);
+pub struct InFlight {
+    activity: Activity,
+    seq: u64,
+    /// Set once the handler produced the response head; unset at drop means cancelled.
+    answered: bool,
+}
 
 impl InFlight {
     /// The request's number on its connection, from 0.
     pub fn seq(&self) -> u64 {
-        self.1
+        self.seq
+    }
+
+    /// The request has its answer (whatever its body does later).
+    pub fn answered(&mut self) {
+        self.answered = true;
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let now = self.0.now_ms();
-        self.0.0.last_io_ms.store(now, Ordering::Relaxed);
-        self.0.0.last_request_ms.store(now, Ordering::Relaxed);
-        self.0.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        let state = &self.activity.0;
+        let now = self.activity.now_ms();
+        state.last_io_ms.store(now, Ordering::Relaxed);
+        state.last_request_ms.store(now, Ordering::Relaxed);
+        state.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if !self.answered {
+            state.cancelled.fetch_add(1, Ordering::Relaxed);
+            state.on_cancel.notify_one();
+        }
     }
 }
 
@@ -306,6 +350,32 @@ mod tests {
         assert!(a.head_age() >= Some(Duration::from_secs(3)));
         a.head_done();
         assert_eq!(a.head_age(), None);
+    }
+
+    #[test]
+    fn cancelled_requests_count_only_unanswered_ones_and_past_half() {
+        let a = Activity::new();
+        for _ in 0..10 {
+            a.request_started().answered();
+        }
+        for _ in 0..10 {
+            drop(a.request_started());
+        }
+        // 10 of 20 cancelled: over a limit of 5, but not more than half.
+        assert!(!a.cancels_too_many(5));
+        drop(a.request_started());
+        assert!(a.cancels_too_many(5));
+        assert!(!a.cancels_too_many(11));
+    }
+
+    #[tokio::test]
+    async fn a_cancellation_wakes_the_waiter_even_if_it_came_first() {
+        let a = Activity::new();
+        a.request_started().answered();
+        drop(a.request_started());
+        tokio::time::timeout(Duration::from_secs(5), a.cancellation())
+            .await
+            .expect("the earlier cancellation is not lost");
     }
 
     #[tokio::test(start_paused = true)]

@@ -23,6 +23,13 @@ impl Checks<'_> {
                 "e.g. h2_max_concurrent_streams = 100",
             );
         }
+        if listen.h2_max_cancelled_streams == 0 {
+            self.push(
+                path.key("h2_max_cancelled_streams"),
+                "must be greater than 0: every stream a client cancels would close its connection",
+                "e.g. h2_max_cancelled_streams = 100",
+            );
+        }
     }
 }
 
@@ -54,5 +61,6 @@ mod tests {
         assert!(
             errors("h2_max_concurrent_streams = 0").contains("listen.h2_max_concurrent_streams")
         );
+        assert!(errors("h2_max_cancelled_streams = 0").contains("listen.h2_max_cancelled_streams"));
     }
 }
