@@ -116,6 +116,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         bus: bus.clone(),
         base_dir: base_dir.clone(),
         consumer: format!("{}-{}", orders::CONSUMER_NAME, std::process::id()),
+        legacy_url: format!("http://{}", addresses.legacy),
     };
     services.spawn(named(
         "the misc order consumer",
@@ -138,6 +139,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         events: Some(EventSource {
             config: config.clone(),
             consumer: api::CONSUMER_NAME.to_owned(),
+            legacy_url: format!("http://{}", addresses.legacy),
         }),
     };
     services.spawn(named(

@@ -66,6 +66,7 @@ pub use events::EVENT_TYPES;
 pub use storage::{Database, DbError};
 
 use crate::misc::clock::Clock;
+use crate::monolith::Monolith;
 use store::Store;
 
 /// Knobs for the binary, tests and the demo.
@@ -98,6 +99,10 @@ pub struct EventSource {
     pub config: PathBuf,
     /// The durable consumer name (its position on the bus); default [`CONSUMER_NAME`].
     pub consumer: String,
+    /// The monolith's base URL (e.g. `http://127.0.0.1:8081`), reached directly: an event that
+    /// names an order by its id only (the page checkout's) is completed from its
+    /// `GET /api/orders/{id}` ([`crate::monolith`]).
+    pub legacy_url: String,
 }
 
 /// The service's state: knobs, clock and store. Cheap to clone (an `Arc` inside).
@@ -186,9 +191,11 @@ pub async fn serve_with(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let consumer = match &options.events {
         Some(source) => {
+            let monolith = Monolith::new(&source.legacy_url).map_err(Error::Monolith)?;
             let subscription = consumer::subscribe(source).await?;
             Some(tokio::spawn(consumer::run(
                 api.clone(),
+                monolith,
                 subscription,
                 stopped,
             )))

@@ -13,7 +13,8 @@
 //! | [`api`]  | the back-end JSON API (products, orders, batches, allocation, imports) with storage of its own (SQLite or PostgreSQL), kept in step with the monolith by its events |
 //! | [`misc`] | the first extraction: everything under `/misc` — health, currency conversion, RSS/Atom feeds, the CSV export, thumbnails, the download stream, the WebSocket echo and the redirect |
 //! | [`ui`] | the shop's server-rendered pages, with all their data from the JSON API over HTTP (the UI/back-end split) |
-//! | [`worker`] | event consumers: the thumbnail worker that renders uploaded pictures' thumbnails ahead of time |
+//! | [`worker`] | event consumers: the thumbnail worker that renders uploaded pictures' thumbnails ahead of time, and the order consumer behind the misc feeds |
+//! | [`monolith`] | the monolith's public JSON API, read to complete an event that names an order by its id only (the page checkout) |
 //!
 //! Each service keeps its own data up to date from what the monolith does: the proxy
 //! derives domain events from the monolith's traffic and publishes them onto its event bus,
@@ -28,5 +29,6 @@
 
 pub mod api;
 pub mod misc;
+pub mod monolith;
 pub mod ui;
 pub mod worker;

@@ -33,6 +33,9 @@ pub struct Service {
     pub addr: SocketAddr,
     stop: CancellationToken,
     task: Option<JoinHandle<()>>,
+    /// A folder the service keeps its files in (the misc service's picture store), removed
+    /// when the service is dropped.
+    scratch: Option<tempfile::TempDir>,
 }
 
 impl Service {
@@ -64,6 +67,7 @@ impl Service {
             addr: bound.addr,
             stop,
             task: Some(task),
+            scratch: None,
         }
     }
 
@@ -78,27 +82,46 @@ impl Service {
         })
     }
 
-    /// The misc service on `bound`, stable and without the defect, with its order consumer
-    /// (`extracted::worker::orders`) applying the events of the `[bus]` in routes.toml
-    /// `config` as durable consumer `consumer`, so its feeds and CSV export follow the
-    /// monolith's orders and product edits.
-    pub fn misc_live(bound: Bound, config: std::path::PathBuf, consumer: String) -> Self {
-        use extracted::worker::orders;
+    /// The misc service on `bound`, stable and without the defect, consuming the events of
+    /// the `[bus]` in routes.toml `config` in two workers beside it: the order consumer
+    /// (`extracted::worker::orders`, durable name `consumer`), so its feeds and CSV export
+    /// follow the monolith's orders and product edits, and the thumbnail worker
+    /// (`extracted::worker::thumbnails`, durable name `<consumer>-thumbs`), which copies each
+    /// picture uploaded to the monolith at `legacy_url` into a picture store of its own (a
+    /// temporary folder) with its thumbnails rendered ahead of time.
+    pub fn misc_live(
+        bound: Bound,
+        config: std::path::PathBuf,
+        consumer: String,
+        legacy_url: String,
+    ) -> Self {
+        use extracted::worker::{orders, thumbnails};
+        let scratch = tempfile::tempdir().expect("a folder for the picture store");
+        let pictures =
+            extracted::misc::PictureStore::open(scratch.path()).expect("open the picture store");
         let options = extracted::misc::Options {
             vary: false,
+            pictures: Some(pictures.clone()),
             ..extracted::misc::Options::default()
         };
-        Self::spawn(
+        let mut service = Self::spawn(
             "misc service",
             bound,
             move |listener, shutdown| async move {
                 let (bus, base_dir) = strangler::events::consume::bus_from_config_file(&config)
                     .map_err(|e| format!("the bus of {}: {e}", config.display()))?;
                 let catalogue = extracted::misc::Catalogue::seed(false);
-                let settings = orders::Settings {
+                let order_settings = orders::Settings {
+                    bus: bus.clone(),
+                    base_dir: base_dir.clone(),
+                    consumer: consumer.clone(),
+                    legacy_url: legacy_url.clone(),
+                };
+                let thumbnail_settings = thumbnails::Settings {
                     bus,
                     base_dir,
-                    consumer,
+                    legacy_url,
+                    consumer: format!("{consumer}-thumbs"),
                 };
                 let serving = extracted::misc::serve_live(
                     listener,
@@ -106,23 +129,43 @@ impl Service {
                     Some(catalogue.clone()),
                     shutdown,
                 );
-                // The consumer runs as long as the service serves; it ends only on an error.
-                let consuming = orders::run(settings, catalogue, std::future::pending());
+                // The workers run as long as the service serves; they end only on an error.
+                let consuming = orders::run(order_settings, catalogue, std::future::pending());
+                let rendering =
+                    thumbnails::run(thumbnail_settings, pictures, std::future::pending());
                 tokio::select! {
                     served = serving => served.map_err(|e| e.to_string()),
                     consumed = consuming => consumed.map_err(|e| e.to_string()),
+                    rendered = rendering => rendered.map_err(|e| e.to_string()),
                 }
             },
-        )
+        );
+        service.scratch = Some(scratch);
+        service
+    }
+
+    /// The folder of the misc service's picture store ([`Service::misc_live`]), if it has one.
+    pub fn pictures(&self) -> Option<&std::path::Path> {
+        self.scratch.as_ref().map(tempfile::TempDir::path)
     }
 
     /// The API service on `bound`, stable, with a fresh in-memory SQLite database, consuming
-    /// the events of the `[bus]` in routes.toml `config` as durable consumer `consumer`.
-    pub fn api(bound: Bound, config: std::path::PathBuf, consumer: String) -> Self {
+    /// the events of the `[bus]` in routes.toml `config` as durable consumer `consumer`, and
+    /// completing page-checkout orders from the monolith at `legacy_url`.
+    pub fn api(
+        bound: Bound,
+        config: std::path::PathBuf,
+        consumer: String,
+        legacy_url: String,
+    ) -> Self {
         let options = extracted::api::Options {
             vary: false,
             database: extracted::api::Database::default(),
-            events: Some(extracted::api::EventSource { config, consumer }),
+            events: Some(extracted::api::EventSource {
+                config,
+                consumer,
+                legacy_url,
+            }),
         };
         Self::spawn("API service", bound, |listener, shutdown| {
             extracted::api::serve_with(listener, options, shutdown)

@@ -4,7 +4,7 @@ use std::io::Cursor;
 use std::time::Duration;
 
 use anyhow::Context;
-use reqwest::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Client, RequestBuilder};
 use serde_json::{Value, json};
 
@@ -108,21 +108,22 @@ impl Shop {
     }
 
     /// A visitor fills a cart through the pages (the `session` cookie the monolith sets),
-    /// checks it out through `/api/carts`, and looks at the order page (returning the order's
-    /// id); every other round a second visitor uses the cart API alone.
+    /// places the order with the checkout form (`POST /cart/checkout` → 303 to `/orders/{id}`),
+    /// and looks at the order page (returning the order's id); every other round a second
+    /// visitor uses the cart API alone.
     pub async fn cart_and_checkout(&self, round: u32, tally: &mut Tally) -> Option<String> {
         let first = self.send(self.get("/cart"), tally).await?;
         let cookie = session_cookie(&first.headers)?;
-        let session = cookie.trim_start_matches("session=").to_owned();
         let form = [("sku", pick(SKUS, round + 1)), ("quantity", "1")];
         let add = self.post("/cart/add").header(COOKIE, &cookie).form(&form);
         self.send(add, tally).await;
         self.send(self.get("/cart").header(COOKIE, &cookie), tally)
             .await;
-        let checkout = self
-            .post(&format!("/api/carts/{session}/checkout"))
-            .header(COOKIE, &cookie);
-        let order = self.send(checkout, tally).await.and_then(|o| o.field("id"));
+        let checkout = self.post("/cart/checkout").header(COOKIE, &cookie);
+        let order = self
+            .send(checkout, tally)
+            .await
+            .and_then(|placed| order_of(&placed.headers));
         if let Some(id) = &order {
             self.send(self.get(&format!("/orders/{id}")), tally).await;
         }
@@ -141,15 +142,17 @@ impl Shop {
         order
     }
 
-    /// An order placed through the JSON API (its id returned); every fifth round a restock
-    /// (`PUT /api/products/{sku}`) so the bounded run never sells out.
+    /// An order placed through the JSON API (its id returned); every fifth round a restock of
+    /// every SKU the visitors buy (`PUT /api/products/{sku}`), so repeated runs never sell out.
     pub async fn order_through_api(&self, round: u32, tally: &mut Tally) -> Option<String> {
         let sku = pick(SKUS, round + 3);
         if round % 5 == 1 {
-            let restock = self
-                .put(&format!("/api/products/{sku}"))
-                .json(&json!({"stock": 500}));
-            self.send(restock, tally).await;
+            for restocked in SKUS {
+                let restock = self
+                    .put(&format!("/api/products/{restocked}"))
+                    .json(&json!({"stock": 500}));
+                self.send(restock, tally).await;
+            }
         }
         let order = self
             .post("/api/orders")
@@ -246,6 +249,13 @@ fn session_cookie(headers: &reqwest::header::HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The order id of a checkout's `Location: /orders/{id}`.
+fn order_of(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let location = headers.get(LOCATION)?.to_str().ok()?;
+    let id = location.strip_prefix("/orders/")?;
+    (!id.is_empty()).then(|| id.to_owned())
+}
+
 /// One of `items`, chosen by round.
 fn pick<'a>(items: &[&'a str], round: u32) -> &'a str {
     let index = usize::try_from(round).unwrap_or(0) % items.len();
@@ -267,7 +277,7 @@ fn picture(round: u32) -> Result<Vec<u8>, image::ImageError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{picture, session_cookie};
+    use super::{LOCATION, order_of, picture, session_cookie};
 
     #[test]
     fn pictures_are_pngs_that_differ_by_round() {
@@ -275,6 +285,16 @@ mod tests {
         let two = picture(2).unwrap();
         assert!(one.starts_with(b"\x89PNG\r\n\x1a\n"));
         assert_ne!(one, two);
+    }
+
+    #[test]
+    fn the_order_id_is_taken_from_the_checkout_redirect() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(order_of(&headers), None);
+        headers.insert(LOCATION, "/orders/ord-12".parse().unwrap());
+        assert_eq!(order_of(&headers).as_deref(), Some("ord-12"));
+        headers.insert(LOCATION, "/cart".parse().unwrap());
+        assert_eq!(order_of(&headers), None);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use super::events::{self, Applied, EVENT_TYPES};
 use super::{Api, EventSource};
+use crate::monolith::Monolith;
 
 /// The durable consumer name the service subscribes under unless told otherwise.
 pub const CONSUMER_NAME: &str = "api-service";
@@ -28,8 +29,14 @@ pub(crate) async fn subscribe(source: &EventSource) -> Result<Consumer, SinkErro
     Consumer::connect(&bus, &base_dir, &source.consumer, EVENT_TYPES).await
 }
 
-/// Apply deliveries until `stop` turns true (or its sender is gone).
-pub(crate) async fn run(api: Api, mut consumer: Consumer, mut stop: watch::Receiver<bool>) {
+/// Apply deliveries until `stop` turns true (or its sender is gone); an event naming an order
+/// by its id only is first completed from the `monolith`.
+pub(crate) async fn run(
+    api: Api,
+    monolith: Monolith,
+    mut consumer: Consumer,
+    mut stop: watch::Receiver<bool>,
+) {
     tracing::info!(types = ?EVENT_TYPES, "consuming the monolith's events");
     loop {
         let next = tokio::select! {
@@ -46,7 +53,18 @@ pub(crate) async fn run(api: Api, mut consumer: Consumer, mut stop: watch::Recei
                 continue;
             }
         };
-        let event = &delivery.event;
+        let event = loop {
+            match monolith.complete(&delivery.event).await {
+                Ok(event) => break event,
+                Err(err) => {
+                    tracing::warn!(error = %err, "the monolith is away");
+                    if pause(&mut stop).await {
+                        return;
+                    }
+                }
+            }
+        };
+        let event = &*event;
         loop {
             match events::apply(api.store(), event).await {
                 Ok(Applied::Rejected(reason)) => {
@@ -141,10 +159,12 @@ mod tests {
         let source = EventSource {
             config,
             consumer: CONSUMER_NAME.to_owned(),
+            legacy_url: "http://127.0.0.1:1".to_owned(),
         };
         let subscription = subscribe(&source).await.unwrap();
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(api.clone(), subscription, stopped));
+        let monolith = Monolith::new(&source.legacy_url).unwrap();
+        let task = tokio::spawn(run(api.clone(), monolith, subscription, stopped));
 
         let app = router(api.clone());
         let deadline = Instant::now() + Duration::from_secs(20);

@@ -25,6 +25,9 @@ pub enum Error {
     /// The event bus named by the proxy's config could not be subscribed to.
     #[error("could not subscribe to the proxy's event bus: {0}; check --bus-config")]
     Events(#[from] strangler::events::sink::SinkError),
+    /// The HTTP client that completes events from the monolith could not be built.
+    #[error("could not build the HTTP client for the monolith at --legacy-url: {0}")]
+    Monolith(#[source] reqwest::Error),
     /// The listener failed while serving.
     #[error("serving HTTP failed: {0}")]
     Io(#[from] std::io::Error),

@@ -33,6 +33,10 @@ struct Args {
     /// The durable consumer name on the bus (its reading position is kept under it).
     #[arg(long, default_value = CONSUMER_NAME)]
     consumer_name: String,
+    /// The monolith, reached directly: an event naming an order by its id only (the page
+    /// checkout's) is completed from its `GET /api/orders/{id}`.
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    legacy_url: String,
     /// Fixed timestamps and counter-based ids (like legacy-shim's `vary = false`), so two runs
     /// answer byte for byte the same.
     #[arg(long)]
@@ -59,6 +63,7 @@ async fn main() -> anyhow::Result<()> {
         events: args.bus_config.map(|config| EventSource {
             config,
             consumer: args.consumer_name,
+            legacy_url: args.legacy_url,
         }),
     };
     let listener = TcpListener::bind(&args.listen).await.with_context(|| {

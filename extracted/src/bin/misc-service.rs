@@ -34,7 +34,8 @@ struct Args {
     /// the feeds and the CSV export in step with the monolith).
     #[arg(long, value_name = "ROUTES_TOML")]
     bus_config: Option<PathBuf>,
-    /// The monolith's base URL, where the worker fetches uploaded pictures.
+    /// The monolith's base URL, where the worker fetches uploaded pictures and the order
+    /// consumer completes page-checkout orders (`GET /api/orders/{id}`).
     #[arg(long, default_value = "http://127.0.0.1:8081")]
     legacy_url: String,
     /// The picture store's folder (default: `data/pictures` beside the routes.toml).
@@ -96,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
             bus: bus.clone(),
             base_dir: base_dir.clone(),
             consumer: args.orders_consumer.clone(),
+            legacy_url: args.legacy_url.clone(),
         };
         tracing::info!(consumer = %args.orders_consumer, "order consumer starting");
         orders_task = Some(tokio::spawn(orders::run(

@@ -8,6 +8,10 @@
 //! appended with the monolith's id, time, names and prices and take their units out of stock,
 //! cancelled ones are removed and put them back, product edits take the monolith's fields.
 //!
+//! A `shop.order.placed` that names the order by its id only (the page checkout's) is first
+//! completed from the monolith's JSON API ([`crate::monolith`]); while the monolith is away
+//! the event waits, unacked.
+//!
 //! Idempotent by event id: the catalogue remembers the ids it applied, so a redelivery changes
 //! nothing; an event is acked after it is applied. An event whose data cannot be applied is
 //! logged and acked — delivering it again would give the same answer.
@@ -27,6 +31,7 @@ use strangler::events::sink::SinkError;
 
 use crate::misc::catalogue::EVENT_TYPES;
 use crate::misc::{Applied, Catalogue};
+use crate::monolith::Monolith;
 
 /// The default durable consumer name (its position on the bus).
 pub const CONSUMER_NAME: &str = "misc-orders";
@@ -45,6 +50,8 @@ pub struct Settings {
     /// The durable consumer name; [`CONSUMER_NAME`] unless several services must keep
     /// positions of their own.
     pub consumer: String,
+    /// The monolith's base URL, e.g. `http://127.0.0.1:8081`, to complete page-checkout orders.
+    pub legacy_url: String,
 }
 
 /// Why the consumer stopped before its shutdown signal.
@@ -53,6 +60,9 @@ pub enum WorkerError {
     /// The bus refused the subscription (bad settings, a name in use with other filters).
     #[error("order consumer: cannot consume {EVENT_TYPES:?}: {0}")]
     Bus(#[source] SinkError),
+    /// The HTTP client for the monolith could not be built.
+    #[error("order consumer: cannot build an HTTP client for the monolith: {0}")]
+    Client(#[source] reqwest::Error),
 }
 
 /// Applies the monolith's order and product events to `catalogue` until `shutdown` resolves.
@@ -64,14 +74,19 @@ pub async fn run(
     catalogue: Catalogue,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), WorkerError> {
+    let monolith = Monolith::new(&settings.legacy_url).map_err(WorkerError::Client)?;
     tokio::select! {
-        result = consume(&settings, &catalogue) => result,
+        result = consume(&settings, &monolith, &catalogue) => result,
         () = shutdown => Ok(()),
     }
 }
 
 /// Subscribes (retrying while the bus is away) and applies deliveries forever.
-async fn consume(settings: &Settings, catalogue: &Catalogue) -> Result<(), WorkerError> {
+async fn consume(
+    settings: &Settings,
+    monolith: &Monolith,
+    catalogue: &Catalogue,
+) -> Result<(), WorkerError> {
     let mut pause = FIRST_BACKOFF;
     let mut consumer = loop {
         match Consumer::connect(
@@ -96,8 +111,16 @@ async fn consume(settings: &Settings, catalogue: &Catalogue) -> Result<(), Worke
         match consumer.next().await {
             Ok(delivery) => {
                 pause = FIRST_BACKOFF;
-                let event = &delivery.event;
-                match catalogue.apply(event) {
+                let event = loop {
+                    match monolith.complete(&delivery.event).await {
+                        Ok(event) => break event,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "order consumer: the monolith is away");
+                            pause = wait(pause).await;
+                        }
+                    }
+                };
+                match catalogue.apply(&event) {
                     Applied::Rejected(reason) => {
                         tracing::warn!(event = %event.id, kind = %event.kind, %reason,
                             "order consumer: event cannot be applied; skipped");

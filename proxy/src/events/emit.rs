@@ -3,7 +3,9 @@
 //! A rule names an event type, which exchanges publish it (`when`: methods and statuses) and
 //! where each field of its data comes from: a JSON pointer into the request or response body
 //! (`request:/sku`, `response:/id`), a path parameter (`param:sku`) or a header
-//! (`header:x-request-id`, `response_header:location`). Rules are compiled once per
+//! (`header:x-request-id`, `response_header:location`), optionally only one segment of the
+//! header's path (`response_header:location:/orders/{id}`, see `capture`: the id of an order
+//! a form POST answered with only a redirect). Rules are compiled once per
 //! configuration; validation compiles them too, so every mistake is a config error with its
 //! line, never a surprise at run time.
 //!
@@ -11,6 +13,7 @@
 //! counted skip of that rule, logged at debug: never a panic, never a half-filled event.
 //! Tallies survive reloads that leave the rule unchanged.
 
+mod capture;
 mod extract;
 mod pointer;
 #[cfg(test)]
@@ -24,6 +27,7 @@ use serde::Serialize;
 
 use crate::config::{EmitConfig, StatusMatch};
 
+pub use capture::Capture;
 pub use extract::{BodySeen, Extractor, Seen};
 pub use pointer::{Pointer, PointerError};
 
@@ -52,6 +56,17 @@ pub enum Source {
     Header(HeaderName),
     /// A response header.
     ResponseHeader(HeaderName),
+}
+
+/// One field of a rule's data.
+#[derive(Debug)]
+pub struct Field {
+    /// Its name in the event's `data`.
+    name: Box<str>,
+    /// Where its value comes from.
+    source: Source,
+    /// For a header source: the one path segment kept of its value.
+    capture: Option<Capture>,
 }
 
 /// Why a rule published nothing for an exchange it matched.
@@ -98,8 +113,8 @@ pub struct Rule {
     /// The event type.
     kind: Arc<str>,
     when: When,
-    /// Field name → source, in the config's (sorted) order.
-    fields: Box<[(Box<str>, Source)]>,
+    /// The fields, in the config's (sorted) order.
+    fields: Box<[Field]>,
     /// The rule as written, to keep its tallies across a reload that leaves it alone.
     config: EmitConfig,
     tally: Arc<Tally>,
@@ -216,7 +231,11 @@ impl Rules {
             for (name, text) in &config.data {
                 let checked = check_field_name(name).and_then(|()| parse_source(text, params));
                 match checked {
-                    Ok(source) => fields.push((name.as_str().into(), source)),
+                    Ok((source, capture)) => fields.push(Field {
+                        name: name.as_str().into(),
+                        source,
+                        capture,
+                    }),
                     Err((message, hint)) => report(RuleKey::Data(name.clone()), message, hint),
                 }
             }
@@ -284,7 +303,7 @@ impl Rule {
 
     /// Where the rule's fields come from.
     pub fn sources(&self) -> impl Iterator<Item = &Source> {
-        self.fields.iter().map(|(_, s)| s)
+        self.fields.iter().map(|f| &f.source)
     }
 
     /// The event data for one exchange, counting the outcome.
@@ -408,10 +427,14 @@ fn check_field_name(name: &str) -> Result<(), Problem> {
     }
 }
 
-/// Parses `request:/ptr`, `response:/ptr`, `param:NAME`, `header:NAME`, `response_header:NAME`.
-pub fn parse_source(text: &str, params: &[&str]) -> Result<Source, (String, &'static str)> {
-    let sources =
-        "use request:/pointer, response:/pointer, param:NAME, header:NAME or response_header:NAME";
+/// Parses `request:/ptr`, `response:/ptr`, `param:NAME`, `header:NAME`, `response_header:NAME`;
+/// a header may be followed by `:TEMPLATE` (`response_header:location:/orders/{id}`) to keep
+/// one segment of its value.
+pub fn parse_source(
+    text: &str,
+    params: &[&str],
+) -> Result<(Source, Option<Capture>), (String, &'static str)> {
+    let sources = "use request:/pointer, response:/pointer, param:NAME, header:NAME[:/path/{part}] or response_header:NAME[:/path/{part}]";
     let Some((kind, rest)) = text.split_once(':') else {
         return Err((format!("\"{text}\" names no source"), sources));
     };
@@ -423,10 +446,17 @@ pub fn parse_source(text: &str, params: &[&str]) -> Result<Source, (String, &'st
             )
         })
     };
+    // A header name has no `:`, so what follows one is the template of the part kept.
+    let header_part = |rest: &str| -> Result<(HeaderName, Option<Capture>), Problem> {
+        match rest.split_once(':') {
+            Some((name, template)) => Ok((header(name)?, Some(Capture::parse(template)?))),
+            None => Ok((header(rest)?, None)),
+        }
+    };
     match kind {
-        "request" => pointer(rest).map(Source::Request),
-        "response" => pointer(rest).map(Source::Response),
-        "param" if params.contains(&rest) => Ok(Source::Param(rest.into())),
+        "request" => pointer(rest).map(|p| (Source::Request(p), None)),
+        "response" => pointer(rest).map(|p| (Source::Response(p), None)),
+        "param" if params.contains(&rest) => Ok((Source::Param(rest.into()), None)),
         "param" if params.is_empty() => Err((
             format!("the route's path has no parameters, so `param:{rest}` is never there"),
             "name a {parameter} of `match.path`, e.g. /api/products/{sku} and param:sku",
@@ -442,8 +472,8 @@ pub fn parse_source(text: &str, params: &[&str]) -> Result<Source, (String, &'st
             ),
             "name a {parameter} of `match.path`",
         )),
-        "header" => header(rest).map(Source::Header),
-        "response_header" => header(rest).map(Source::ResponseHeader),
+        "header" => header_part(rest).map(|(n, c)| (Source::Header(n), c)),
+        "response_header" => header_part(rest).map(|(n, c)| (Source::ResponseHeader(n), c)),
         other => Err((format!("unknown source `{other}:`"), sources)),
     }
 }

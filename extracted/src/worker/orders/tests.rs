@@ -255,6 +255,7 @@ async fn feeds_and_export_follow_the_monoliths_writes() {
         bus: log_bus(),
         base_dir: base.path().to_owned(),
         consumer: CONSUMER_NAME.to_owned(),
+        legacy_url: "http://127.0.0.1:1".to_owned(),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(run(settings, catalogue.clone(), async move {

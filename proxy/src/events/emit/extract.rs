@@ -8,7 +8,7 @@ use http::HeaderMap;
 use http::header::CONTENT_ENCODING;
 use serde_json::{Map, Value};
 
-use super::{BODY_LIMIT, Skip, Source};
+use super::{BODY_LIMIT, Field, Skip, Source};
 
 /// A body as the exchange saw it.
 #[derive(Debug, Clone, Copy)]
@@ -53,11 +53,15 @@ impl<'a> Extractor<'a> {
     }
 
     /// The event data of a rule with these `fields`, or the first reason it cannot be had.
-    pub fn fields(&self, fields: &[(Box<str>, Source)]) -> Result<Map<String, Value>, Skip> {
+    pub fn fields(&self, fields: &[Field]) -> Result<Map<String, Value>, Skip> {
         let mut data = Map::new();
-        for (name, source) in fields {
-            let value = self.value(source).ok_or(Skip::MissingField)??;
-            data.insert(name.to_string(), value);
+        for field in fields {
+            let mut value = self.value(&field.source).ok_or(Skip::MissingField)??;
+            if let Some(capture) = &field.capture {
+                let part = value.as_str().and_then(|text| capture.apply(text));
+                value = Value::String(part.ok_or(Skip::MissingField)?);
+            }
+            data.insert(field.name.to_string(), value);
         }
         Ok(data)
     }

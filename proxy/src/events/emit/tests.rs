@@ -98,6 +98,20 @@ fn every_source_and_nested_and_escaped_pointers() {
 }
 
 #[test]
+fn a_segment_of_a_redirect_location_is_a_field() {
+    // A form POST answered 303 with only `Location`: the order id is its last segment.
+    let rules = compile(&[("order_id", "response_header:location:/api/orders/{id}")]);
+    let mut exchange = Exchange::new("sku=A&quantity=1", "<html>see other</html>");
+    assert_eq!(exchange.run(&rules).unwrap(), json!({"order_id": "7"}));
+    exchange
+        .response_headers
+        .insert("location", HeaderValue::from_static("/api/carts/s-1"));
+    assert_eq!(exchange.run(&rules), Err(Skip::MissingField));
+    let view = &rules.views("page-cart")[0];
+    assert_eq!((view.emitted, view.skipped.missing_field), (1, 1));
+}
+
+#[test]
 fn missing_fields_and_bad_bodies_are_counted_skips() {
     let rules = compile(&[("order_id", "response:/id"), ("sku", "request:/sku")]);
     let absent = Exchange::new(r#"{"sku": "A"}"#, r#"{"other": 1}"#);
@@ -169,6 +183,7 @@ fn bad_rules_name_their_key() {
             ("e", "header:cookie"),
             ("f", "header:bad header"),
             ("g", "nothing"),
+            ("h", "response_header:location:/orders"),
             ("bad name", "param:sku"),
         ],
         vec![
@@ -197,6 +212,7 @@ fn bad_rules_name_their_key() {
             RuleKey::Data("e".into()),
             RuleKey::Data("f".into()),
             RuleKey::Data("g".into()),
+            RuleKey::Data("h".into()),
         ],
         "{problems:#?}"
     );
