@@ -78,13 +78,17 @@ fn closed(socket: &TcpStream) -> bool {
     !matches!(socket.try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
 }
 
-/// Sends a GET on an open connection and reads one response head with its 1-byte-or-more
-/// Content-Length body; returns the status.
+/// A GET that any upstream answers.
+const GET: &[u8] = b"GET /again HTTP/1.1\r\nHost: shop.example\r\n\r\n";
+
+/// Sends a GET on an open connection and reads its answer; returns the status.
 async fn get_on(socket: &mut TcpStream) -> u16 {
-    socket
-        .write_all(b"GET /again HTTP/1.1\r\nHost: shop.example\r\n\r\n")
-        .await
-        .unwrap();
+    socket.write_all(GET).await.unwrap();
+    read_answer(socket).await
+}
+
+/// Reads one response head with its Content-Length body; returns the status.
+async fn read_answer(socket: &mut TcpStream) -> u16 {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -295,5 +299,83 @@ async fn a_stalled_large_body_gets_408_and_the_upstream_request_is_aborted() {
         "{:?}",
         upstream.broken()
     );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn at_max_connections_a_new_client_waits_until_a_slot_frees() {
+    const CAP: usize = 4;
+    let legacy = named::start("L").await;
+    let proxy = Proxy::start(&with_listen(
+        &legacy.url(),
+        &format!("max_connections = {CAP}\nidle_timeout = \"60s\""),
+    ))
+    .await;
+    let mut open = Vec::new();
+    for _ in 0..CAP {
+        let mut socket = TcpStream::connect(proxy.handle.addr()).await.unwrap();
+        assert_eq!(get_on(&mut socket).await, 200);
+        open.push(socket);
+    }
+    // One more: the kernel completes its handshake (the accept backlog), the proxy does not
+    // accept it, so its request waits unread instead of being refused.
+    let mut waiting = TcpStream::connect(proxy.handle.addr()).await.unwrap();
+    waiting.write_all(GET).await.unwrap();
+    let mut byte = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_millis(500), waiting.peek(&mut byte)).await;
+    assert!(
+        early.is_err(),
+        "a connection over the cap of {CAP} was answered (or closed)"
+    );
+    assert_eq!(
+        legacy.hits(),
+        CAP,
+        "the waiting request reached the upstream"
+    );
+    // The open connections are served as before.
+    for socket in &mut open {
+        assert_eq!(get_on(socket).await, 200);
+    }
+    // One closes: the waiting client is accepted and its request answered.
+    drop(open.pop());
+    assert_eq!(read_answer(&mut waiting).await, 200);
+    assert_eq!(legacy.hits(), 2 * CAP + 1);
+    drop(open);
+    drop(waiting);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn slow_heads_holding_every_slot_are_cut_and_the_waiting_client_is_served() {
+    const CAP: usize = 4;
+    let legacy = named::start("L").await;
+    let proxy = Proxy::start(&with_listen(
+        &legacy.url(),
+        &format!("max_connections = {CAP}\nheader_read_timeout = \"1s\"\nidle_timeout = \"60s\""),
+    ))
+    .await;
+    let mut slow = Vec::new();
+    for _ in 0..CAP {
+        let mut socket = TcpStream::connect(proxy.handle.addr()).await.unwrap();
+        // Served once, so the slot is surely taken; then a head that never ends.
+        assert_eq!(get_on(&mut socket).await, 200);
+        socket
+            .write_all(b"GET /slow HTTP/1.1\r\nHost: shop.example\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(socket);
+    }
+    let mut waiting = TcpStream::connect(proxy.handle.addr()).await.unwrap();
+    waiting.write_all(GET).await.unwrap();
+    // header_read_timeout cuts the slow heads, which frees their slots.
+    assert_eq!(read_answer(&mut waiting).await, 200);
+    for socket in &mut slow {
+        assert!(
+            read_to_close(socket).await.is_some(),
+            "a slow head outlived header_read_timeout"
+        );
+    }
+    assert_eq!(legacy.hits(), CAP + 1, "no slow head reached the upstream");
+    drop(waiting);
     proxy.stop().await;
 }

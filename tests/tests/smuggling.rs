@@ -241,6 +241,23 @@ fn cases() -> Vec<Case> {
             post("X-Cr: a\rb\r\nContent-Length: 0\r\n", ""),
             400,
         ),
+        // httparse reads a bare LF as the end of a field line (RFC 9112 §2.2 allows it), so a
+        // Transfer-Encoding hidden behind one is seen, and with Content-Length refused; an
+        // upstream reading the LF as part of the value would have seen Content-Length alone.
+        refused(
+            "bare LF in a field value, the rest a Transfer-Encoding line",
+            post(
+                "X-Lf: a\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+                "0\r\n\r\nG",
+            ),
+            400,
+        ),
+        // A bare LF followed by text without a colon: not a field line.
+        refused(
+            "bare LF inside a field value",
+            post("X-Lf: a\nb\r\nContent-Length: 0\r\n", ""),
+            400,
+        ),
         // --- request line: httparse refuses bad tokens and versions; hyper accepts every target
         // form below and Host problems, which the guard and the handler's request filter refuse. ---
         refused(
@@ -305,6 +322,13 @@ fn cases() -> Vec<Case> {
                 "Transfer-Encoding: chunked\r\n",
                 "2e\r\nGET /smuggled HTTP/1.1\r\nHost: shop.example\r\n\r\n\r\n0\r\n\r\n",
             ),
+            statuses: &[200],
+            closed: false,
+            upstream: Upstream::One("/p"),
+        },
+        Case {
+            name: "bare LF line endings are read as line ends and re-framed with CRLF",
+            bytes: b"GET /p HTTP/1.1\nHost: shop.example\nX-A: b\n\n".to_vec(),
             statuses: &[200],
             closed: false,
             upstream: Upstream::One("/p"),
