@@ -10,7 +10,7 @@
 //!
 //! Here: legacy killed with requests in flight and brought back on the same port; the
 //! candidate killed with copies in flight, then brought back; SIGTERM with many requests in
-//! flight at once.
+//! flight at once; and the binary's debug log through all of that, which must hold no secret.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -51,7 +51,16 @@ enum Serve {
     Hold,
     /// Answers `200` with this body.
     Answer(&'static str),
+    /// Answers `200` with this body and a `Set-Cookie` carrying [`SET_COOKIE_SECRET`].
+    AnswerWithCookie(&'static str),
 }
+
+/// Credentials the log test sends or receives; none may appear in the proxy's log.
+const AUTHORIZATION_SECRET: &str = "authz-4f1c9e7d";
+const COOKIE_SECRET: &str = "cookie-8b2d7a01";
+const SET_COOKIE_SECRET: &str = "setcookie-3e6f0c55";
+const ADMIN_TOKEN: &str = "admintoken-9a5b1d2e";
+const WRONG_TOKEN: &str = "wrongtoken-2c7e4f90";
 
 /// An upstream whose accept loop owns its connections: [`Killable::kill`] drops the listener
 /// and every open socket at once, as a crashed process would.
@@ -108,6 +117,16 @@ async fn accept_loop(listener: TcpListener, serve: Serve, heads: Arc<AtomicUsize
                         Serve::Hold => std::future::pending().await,
                         Serve::Answer(body) => {
                             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(body))))
+                        }
+                        Serve::AnswerWithCookie(body) => {
+                            let mut response = Response::new(Full::new(Bytes::from(body)));
+                            response.headers_mut().insert(
+                                "set-cookie",
+                                format!("sid={SET_COOKIE_SECRET}; HttpOnly")
+                                    .parse()
+                                    .unwrap(),
+                            );
+                            Ok(response)
                         }
                     }
                 }
@@ -237,13 +256,15 @@ impl Drop for Running {
     }
 }
 
-/// Starts `strangler run` on `config` in `dir`; returns it and its client address.
-fn run(dir: &std::path::Path, config: &str) -> (Running, SocketAddr) {
+/// Starts `strangler run` on `config` in `dir` with `RUST_LOG=log`; returns it, its client
+/// address and its admin address.
+fn run(dir: &std::path::Path, config: &str, log: &str) -> (Running, SocketAddr, SocketAddr) {
     let path = dir.join("routes.toml");
     std::fs::write(&path, config).unwrap();
     let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
     let mut child = Command::new(strangler_bin())
         .args(["run", "--config", path.to_str().unwrap()])
+        .env("RUST_LOG", log)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)
@@ -260,12 +281,15 @@ fn run(dir: &std::path::Path, config: &str) -> (Running, SocketAddr) {
     let line = lines
         .recv_timeout(Duration::from_secs(30))
         .expect("strangler printed no address");
-    let addr = line
-        .split_once("proxy on http://")
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
-    (running, addr)
+    let address_after = |label: &str| -> SocketAddr {
+        line.split_once(label)
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no {label:?} in the first line: {line:?}"))
+    };
+    let addr = address_after("proxy on http://");
+    let admin = address_after("admin on http://");
+    (running, addr, admin)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,7 +300,7 @@ async fn sigterm_under_load_lets_every_in_flight_request_finish() {
         "[listen]\naddress = \"127.0.0.1:0\"\n",
         "[listen]\naddress = \"127.0.0.1:0\"\nshutdown_grace = \"15s\"\n",
     );
-    let (mut proxy, addr) = run(dir.path(), &config);
+    let (mut proxy, addr, _) = run(dir.path(), &config, "info");
     let stderr = || std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
 
     let client = raw_client();
@@ -314,4 +338,123 @@ async fn sigterm_under_load_lets_every_in_flight_request_finish() {
     .await;
     assert!(exit.success(), "exited with {exit}; stderr:\n{}", stderr());
     assert_eq!(slow.count(), IN_FLIGHT, "no request was sent twice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_stay_out_of_the_debug_log_while_legacy_dies() {
+    let legacy = Killable::start(([127, 0, 0, 1], 0).into(), Serve::AnswerWithCookie("L")).await;
+    let candidate = Killable::start(([127, 0, 0, 1], 0).into(), Serve::Answer("C")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("admin.token");
+    std::fs::write(&token_file, ADMIN_TOKEN).unwrap();
+    // A shadowed route whose candidate disagrees, so comparisons and captures run too.
+    let extra = format!(
+        r#"[upstreams.candidate]
+url = "{}"
+
+[[routes]]
+id = "shadowed"
+match = {{ path = "/s/*" }}
+mode = "shadow"
+extracted = "candidate"
+"#,
+        candidate.url()
+    );
+    let config = routes_toml(&legacy.url(), &extra).replace(
+        "[admin]\naddress = \"127.0.0.1:0\"\n",
+        &format!(
+            "[admin]\naddress = \"127.0.0.1:0\"\ntoken_file = \"{}\"\n",
+            token_file.display()
+        ),
+    );
+    let (mut proxy, addr, admin) = run(dir.path(), &config, "debug");
+    let stderr = || std::fs::read_to_string(dir.path().join("stderr.log")).unwrap_or_default();
+
+    let h1 = raw_client();
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let with_secrets = |client: &reqwest::Client, url: String| {
+        client
+            .get(url)
+            .header("authorization", format!("Bearer {AUTHORIZATION_SECRET}"))
+            .header("cookie", format!("session={COOKIE_SECRET}"))
+            .send()
+    };
+    for (i, client) in [&h1, &h2].into_iter().cycle().take(2 * AFTER).enumerate() {
+        // Both clients on both routes: h1 and h2 to the shadowed one and to legacy alone.
+        let path = if (i / 2) % 2 == 0 { "s" } else { "orders" };
+        let response = with_secrets(client, format!("http://{addr}/{path}/{i}"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "request {i}");
+    }
+    // Admin mutations: a wrong token, then the right one.
+    for (token, status) in [(WRONG_TOKEN, 401), (ADMIN_TOKEN, 200)] {
+        let response = h1
+            .post(format!("http://{admin}/admin/reload"))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "admin reload with {token}");
+    }
+    // Legacy dies: every failure path logs, with the credentials still on the requests.
+    legacy.kill().await;
+    for (i, client) in [&h1, &h2].into_iter().enumerate() {
+        let response = with_secrets(client, format!("http://{addr}/orders/down/{i}"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 502);
+    }
+    // A refused (smuggling) request carrying them too.
+    let mut raw = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let smuggle = format!(
+        "POST /p HTTP/1.1\r\nHost: shop.example\r\nAuthorization: Bearer {AUTHORIZATION_SECRET}\r\n\
+         Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG"
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut raw, smuggle.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        NO_HANG,
+        tokio::io::AsyncReadExt::read_to_end(&mut raw, &mut answer),
+    )
+    .await;
+    assert!(answer.starts_with(b"HTTP/1.1 400 "), "{answer:?}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &proxy.0.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -TERM failed");
+    let child = &mut proxy.0;
+    let exit = eventually("strangler to exit", NO_HANG, || {
+        let status = child.try_wait().unwrap();
+        async move { status }
+    })
+    .await;
+    assert!(exit.success(), "exited with {exit}; stderr:\n{}", stderr());
+    let log = stderr();
+    assert!(
+        log.contains("DEBUG") && log.contains("/orders/down/0"),
+        "the log was not at debug level, or the failed requests are not in it:\n{log}"
+    );
+    for secret in [
+        AUTHORIZATION_SECRET,
+        COOKIE_SECRET,
+        SET_COOKIE_SECRET,
+        ADMIN_TOKEN,
+        WRONG_TOKEN,
+    ] {
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(secret)).collect();
+        assert!(
+            lines.is_empty(),
+            "{secret} is in the log:\n{}",
+            lines.join("\n")
+        );
+    }
+    assert!(candidate.heads() > 0, "the shadow copies ran");
 }
