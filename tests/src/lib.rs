@@ -15,6 +15,8 @@
 //! - [`exchange`]: exact HTTP exchanges (h1/h2, clear/TLS), direct-vs-proxied comparison, [`exchange::Twins`].
 //! - [`tls`]: a self-signed certificate made at test time, and a client trusting it.
 //! - [`strangler_bin`]: the real `strangler` binary, for tests that need a process (signals).
+//! - [`running`]: a `strangler run` process a test can SIGKILL, and its event stats.
+//! - [`tansu`]: a Kafka-protocol broker (Tansu) of the test's own, killable and restartable.
 
 // Test support: a fixture that cannot start should fail the test at once, with its reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -26,7 +28,9 @@ pub mod fake;
 pub mod findings;
 pub mod named;
 pub mod raw_upstream;
+pub mod running;
 pub mod services;
+pub mod tansu;
 pub mod tls;
 pub mod wait;
 

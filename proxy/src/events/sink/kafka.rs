@@ -37,7 +37,7 @@ use crate::config::{BusConfig, KafkaFormat};
 use crate::events::Event;
 
 /// How long an admin or metadata round trip may take before the broker counts as unavailable.
-pub const TIMEOUT: Duration = Duration::from_secs(3);
+pub const TIMEOUT: Duration = Duration::from_secs(2);
 /// `message.timeout.ms` unless `[bus.kafka]` sets it: a delivery report comes within this,
 /// below the publisher's 10 s bound on one publish.
 const MESSAGE_TIMEOUT_MS: &str = "5000";
@@ -127,7 +127,6 @@ impl Settings {
         config
             .set("bootstrap.servers", &self.brokers)
             .set("client.id", "strangler")
-            .set("message.timeout.ms", MESSAGE_TIMEOUT_MS)
             .set_log_level(RDKafkaLogLevel::Warning);
         for (key, value) in &self.extra {
             config.set(key, value);
@@ -138,6 +137,9 @@ impl Settings {
     /// The producer's config: idempotent, every in-sync replica acknowledges.
     fn producer_config(&self) -> ClientConfig {
         let mut config = self.client_config();
+        if config.get("message.timeout.ms").is_none() {
+            config.set("message.timeout.ms", MESSAGE_TIMEOUT_MS);
+        }
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -227,7 +229,7 @@ impl KafkaSink {
         match failure {
             None => Ok(()),
             Some(e) => {
-                self.after_failure(&producer);
+                self.after_failure(producer);
                 Err(e)
             }
         }
@@ -259,28 +261,37 @@ impl KafkaSink {
     }
 
     /// After a failed batch: check the topics again before the next one (the broker may have
-    /// come back without them), and replace a producer librdkafka declared dead.
-    fn after_failure(&self, producer: &FutureProducer<Quiet>) {
+    /// come back without them), and start the next batch on a fresh producer. A producer that
+    /// failed a batch may hold idempotence state (producer id, sequence numbers) that a
+    /// restarted broker no longer knows; librdkafka then either declares it fatal or keeps
+    /// timing out, so it is replaced either way (consumers still drop repeated event ids).
+    fn after_failure(&self, failed: FutureProducer<Quiet>) {
         self.topics_ready.store(false, Ordering::Release);
-        let Some((code, reason)) = producer.client().fatal_error() else {
-            return;
-        };
-        tracing::warn!(
-            ?code,
-            reason,
-            "kafka: the producer hit a fatal error; starting a new one"
-        );
-        match create_producer(&self.settings) {
-            Ok(fresh) => {
-                let old = std::mem::replace(
-                    &mut *self.producer.lock().unwrap_or_else(PoisonError::into_inner),
-                    fresh,
+        match failed.client().fatal_error() {
+            Some((code, reason)) => {
+                tracing::warn!(
+                    ?code,
+                    reason,
+                    "kafka: the producer hit a fatal error; starting a new one"
                 );
-                // Dropping a producer joins its polling thread.
-                blocking(move || drop(old));
             }
-            Err(e) => tracing::error!(error = %e, "kafka: cannot start a new producer"),
+            None => tracing::debug!("kafka: a batch failed; the next one starts on a new producer"),
         }
+        let fresh = match create_producer(&self.settings) {
+            Ok(fresh) => fresh,
+            Err(e) => {
+                tracing::error!(error = %e, "kafka: cannot start a new producer; keeping the old one");
+                return;
+            }
+        };
+        let old = std::mem::replace(
+            &mut *self.producer.lock().unwrap_or_else(PoisonError::into_inner),
+            fresh,
+        );
+        // Destroying a librdkafka client waits for its threads, up to its socket timeout
+        // while a request to a dead broker is in flight: never on the publisher's task. The
+        // blocking pool runs it; nothing waits for it.
+        drop(tokio::task::spawn_blocking(move || drop((old, failed))));
     }
 }
 
@@ -307,16 +318,33 @@ pub(crate) async fn ensure_topics(
         .operation_timeout(Some(TIMEOUT));
     let results = tokio::time::timeout(TIMEOUT * 2, admin.create_topics(&new, &options))
         .await
-        .map_err(|_| SinkError::Unavailable(format!("kafka: creating topics {names:?} timed out")))?
-        .map_err(|e| classify(&format!("creating topics {names:?}"), &e))?;
+        .map_err(|_| {
+            SinkError::Unavailable(format!(
+                "kafka: brokers {} did not answer in time to create topics {names:?}",
+                settings.brokers
+            ))
+        })?
+        .map_err(|e| {
+            classify(
+                &format!(
+                    "creating topics {names:?} on brokers {} (are they up?)",
+                    settings.brokers
+                ),
+                &e,
+            )
+        })?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => return Err(topic_error(&name, code)),
         }
     }
-    let metadata = blocking(|| admin.inner().fetch_metadata(None, TIMEOUT))
-        .map_err(|e| classify("reading topic metadata", &e))?;
+    let metadata = blocking(|| admin.inner().fetch_metadata(None, TIMEOUT)).map_err(|e| {
+        classify(
+            &format!("reading topic metadata from {}", settings.brokers),
+            &e,
+        )
+    })?;
     for name in &names {
         match metadata.topics().iter().find(|t| t.name() == name) {
             Some(t) if t.error().is_none() && !t.partitions().is_empty() => {}
