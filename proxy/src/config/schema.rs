@@ -11,10 +11,12 @@ use serde::{Deserialize, Serialize};
 use super::units::ByteSize;
 
 mod bus;
+mod cluster;
 mod events;
 mod rollout;
 
 pub use bus::{BusConfig, BusKind, Fsync, KafkaCompression, KafkaFormat, OnFull};
+pub use cluster::{ClusterConfig, ClusterKind};
 pub use events::{EmitConfig, EmitWhen, ExchangeEventsConfig, RouteEvents, StatusMatch};
 pub use rollout::{PromoteConfig, RollbackConfig};
 
@@ -45,6 +47,9 @@ pub struct RawConfig {
     /// Logging defaults (the command line may override them).
     #[serde(default)]
     pub log: LogConfig,
+    /// Route modes shared by a fleet of instances (off when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// `[listen]`: the client-facing listener and its limits.
@@ -449,6 +454,17 @@ pub struct CanaryConfig {
 
 fn default_key() -> String {
     "ip".into()
+}
+
+impl CanaryConfig {
+    /// A canary at `percent` with the default user key (a mode set in the fleet's bucket on a
+    /// route whose file has no `canary` table).
+    pub fn with_percent(percent: f64) -> Self {
+        Self {
+            percent,
+            key: default_key(),
+        }
+    }
 }
 
 /// `[log]`: logging defaults.

@@ -246,6 +246,12 @@ static LOG: Shape = Shape::Table(&[
     opt("format", &Shape::Enum(&["text", "json"])),
     opt("level", &STR),
 ]);
+static CLUSTER: Shape = Shape::Table(&[
+    req("kind", &Shape::Enum(&["nats"]), "kind = \"nats\""),
+    opt("url", &STR),
+    opt("bucket", &STR),
+    opt("instance", &STR),
+]);
 static ROOT_FIELDS: &[Field] = &[
     req("default_upstream", &STR, "default_upstream = \"legacy\""),
     opt("listen", &LISTEN),
@@ -255,6 +261,7 @@ static ROOT_FIELDS: &[Field] = &[
     opt("shadow", &SHADOW_SHARED),
     opt("bus", &BUS),
     opt("log", &LOG),
+    opt("cluster", &CLUSTER),
 ];
 static ROOT: Shape = Shape::Table(ROOT_FIELDS);
 

@@ -257,6 +257,12 @@ fn shape_knows_every_schema_key() {
             ..BusConfig::default()
         },
         log: LogConfig::default(),
+        cluster: Some(ClusterConfig {
+            kind: ClusterKind::Nats,
+            url: "nats://127.0.0.1:4222".into(),
+            bucket: "b".into(),
+            instance: Some("edge-1".into()),
+        }),
     };
     let text = toml::to_string(&raw).unwrap();
     let map = config::File::from_str(&text, FileFormat::Toml)

@@ -5,6 +5,7 @@
 //! `path` gets `data/events`). Overlapping routes are `routing`'s to find, not ours.
 
 mod bus;
+mod cluster;
 mod diff;
 mod events;
 mod kafka;
@@ -84,6 +85,7 @@ impl Checks<'_> {
         self.shadow();
         self.bus();
         self.log();
+        self.cluster();
         self.routes();
     }
 

@@ -280,6 +280,7 @@ fn raw_config() -> impl Strategy<Value = RawConfig> {
                     format: format.into(),
                     level: level.into(),
                 },
+                cluster: None,
             }
         })
 }
