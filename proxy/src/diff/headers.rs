@@ -14,7 +14,11 @@ pub(super) fn compare(legacy: &HeaderMap, candidate: &HeaderMap, sink: &mut Sink
     let rules = sink.rules;
     for name in &rules.headers {
         // Byte-equal values mean the same: the common case needs no normalising.
-        if legacy.get_all(name).iter().eq(candidate.get_all(name).iter()) {
+        if legacy
+            .get_all(name)
+            .iter()
+            .eq(candidate.get_all(name).iter())
+        {
             continue;
         }
         let a: Vec<&HeaderValue> = legacy.get_all(name).iter().collect();
