@@ -67,14 +67,11 @@ pub async fn run(args: TrafficArgs) -> anyhow::Result<()> {
     println!();
     println!("done: {total}");
     println!("look at what it caused:");
-    println!(
-        "  cargo run -q -p strangler -- diffs --route currency     # the currency defect, caught"
-    );
-    println!("  cargo run -q -p strangler -- diffs                      # every shadowed route");
-    println!(
-        "  cargo run -q -p strangler -- events tail --limit 10     # exchanges and shop.* events"
-    );
-    println!("  http://127.0.0.1:9901/                                  # the dashboard");
+    let cli = "cargo run --release -q -p strangler --";
+    println!("  {cli} diffs --route currency   # the currency defect, caught");
+    println!("  {cli} diffs                    # every shadowed route");
+    println!("  {cli} events tail --limit 10   # exchanges and shop.* events");
+    println!("  http://127.0.0.1:9901/   # the dashboard");
     Ok(())
 }
 

@@ -252,16 +252,13 @@ fn print_banner(at: &Addresses, config: &Path, fixed: bool) {
     );
     println!();
     println!("  next, in another terminal:");
+    let cli = "cargo run --release -q -p strangler --";
     println!(
-        "    cargo run --release -- traffic                        # drive shop traffic through the proxy"
+        "    cargo run --release -- traffic            # drive shop traffic through the proxy"
     );
-    println!(
-        "    cargo run -q -p strangler -- routes                   # every route and its mode"
-    );
-    println!(
-        "    cargo run -q -p strangler -- diffs --route currency   # what the shadow diff found"
-    );
-    println!("    cargo run -q -p strangler -- events tail --limit 10   # the events on the bus");
+    println!("    {cli} routes                   # every route and its mode");
+    println!("    {cli} diffs --route currency   # what the shadow diff found");
+    println!("    {cli} events tail --limit 10   # the events on the bus");
     println!();
     println!("  Ctrl-C stops everything.");
 }

@@ -30,6 +30,7 @@
 //! | `layout`     | the page layout, escaping and money: the monolith's templates |
 //! | `backend`    | the HTTP client for the JSON API |
 //! | `problem`    | `PageProblem`: the one place a failure becomes an HTML error page |
+//! | `recent`     | orders placed here lately, so the page after a checkout waits out the event lag |
 //! | `middleware` | request ids and `Server`, gzip, ETag/304 — the monolith's cross-cutting behaviour |
 
 mod backend;
@@ -38,6 +39,7 @@ mod catalog;
 mod layout;
 mod middleware;
 mod problem;
+mod recent;
 mod upload;
 
 #[cfg(test)]
@@ -101,6 +103,8 @@ struct FrontInner {
     vary: bool,
     /// Source of deterministic request ids when `vary` is false.
     request_seq: AtomicU64,
+    /// Orders placed here lately, whose page may come before the API knows them.
+    recent: recent::Recent,
 }
 
 impl Front {
@@ -110,6 +114,10 @@ impl Front {
 
     fn clock(&self) -> &Clock {
         &self.inner.clock
+    }
+
+    fn recent(&self) -> &recent::Recent {
+        &self.inner.recent
     }
 
     /// A fresh request id: a random UUID v4, or a UUID-shaped counter (the monolith's format).
@@ -132,6 +140,7 @@ pub fn app(options: &Options) -> Result<Router, Error> {
             clock: Clock::new(options.vary),
             vary: options.vary,
             request_seq: AtomicU64::new(0),
+            recent: recent::Recent::default(),
         }),
     };
     let routes = Router::new()

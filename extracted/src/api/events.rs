@@ -6,7 +6,7 @@
 //!
 //! | type | from | data |
 //! |------|------|------|
-//! | `shop.order.placed` | `POST /api/orders` → 201 | `order_id`, `sku`, `quantity`, `created_at`, `status`, `lines` |
+//! | `shop.order.placed` | `POST /api/orders` → 201, a cart checkout → 201, or the page checkout → 303 (only `order_id`: the consumer completes it from the monolith first, `crate::monolith`) | `order_id`, `sku`, `quantity`, `created_at`, `status`, `lines` |
 //! | `shop.order.cancelled` | `DELETE /api/orders/{id}` → 204 | `order_id` |
 //! | `shop.product.updated` | `PUT /api/products/{sku}` → 200 | the product after the change |
 //! | `shop.batch.added` | `POST /api/batches` → 201 | `reference`, `sku`, `quantity`, `eta`, `created_at` |

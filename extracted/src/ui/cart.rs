@@ -7,6 +7,7 @@
 //! cookies and the pages are the same.
 
 use std::fmt::Write;
+use std::time::Instant;
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
@@ -19,7 +20,7 @@ use serde::Deserialize;
 use super::backend::Cart;
 use super::layout::{escape, money, page};
 use super::problem::PageProblem;
-use super::{Front, RequestId};
+use super::{Front, RequestId, recent};
 
 /// The visitor's cart, and whether it was just made (so the cookie must be set).
 struct Session {
@@ -178,20 +179,29 @@ pub(crate) async fn checkout(
         ));
     };
     let order = front.backend().checkout(&session, &request_id).await?;
+    front.recent().placed(&order.id);
     Ok(see_other(&format!("/orders/{}", order.id)))
 }
 
-/// `GET /orders/{id}` — an order's lines and total.
+/// `GET /orders/{id}` — an order's lines and total. For an order placed here a moment ago
+/// the API may not know yet, it waits a little for the API to learn of it (`recent`).
 pub(crate) async fn order(
     State(front): State<Front>,
     RequestId(request_id): RequestId,
     Path(id): Path<String>,
 ) -> Result<Html<String>, PageProblem> {
-    let order = front
-        .backend()
-        .order(&id, &request_id)
-        .await
-        .map_err(|e| PageProblem::missing(e, format!("We have no order {id}.")))?;
+    let give_up = Instant::now() + recent::WAIT;
+    let order = loop {
+        match front.backend().order(&id, &request_id).await {
+            Err(e)
+                if e.is_not_found() && front.recent().contains(&id) && Instant::now() < give_up =>
+            {
+                tokio::time::sleep(recent::POLL).await;
+            }
+            answer => break answer,
+        }
+    }
+    .map_err(|e| PageProblem::missing(e, format!("We have no order {id}.")))?;
     let mut body = format!(
         "<h1>Order {id}</h1>\n<p>Status: <strong>{status}</strong> &middot; placed {created}</p>\n\
          <table class=\"order\">\n<thead><tr><th>Product</th><th>Quantity</th><th>Price</th></tr></thead>\n<tbody>\n",
@@ -221,3 +231,6 @@ pub(crate) async fn order(
         Some(&front.clock().timestamp()),
     )))
 }
+
+#[cfg(test)]
+mod tests;
