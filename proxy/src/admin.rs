@@ -6,6 +6,7 @@
 
 mod dashboard;
 mod events;
+mod flip;
 pub mod metrics;
 
 use std::net::SocketAddr;
@@ -25,7 +26,7 @@ use crate::config::AdminConfig;
 use crate::config::RouteMode;
 use crate::proxy::Shared;
 use crate::reload::{Outcome, Reloader, Trigger};
-use crate::rollout::{self, Flip, FlipError, Gates, Stage, Target};
+use crate::rollout::Gates;
 use crate::routing::Route;
 
 /// Admin settings that cannot be used.
@@ -132,8 +133,8 @@ pub fn router(state: State) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/admin/routes", get(list_routes))
-        .route("/admin/routes/{id}", get(one_route).put(flip_route))
-        .route("/admin/kill", post(kill_switch))
+        .route("/admin/routes/{id}", get(one_route).put(flip::flip_route))
+        .route("/admin/kill", post(flip::kill_switch))
         .route("/admin/reload", post(reload))
         .route("/admin/diffs", get(diffs))
         .route("/admin/shadow", get(shadow_summaries))
@@ -163,10 +164,13 @@ async fn ready(Extract(state): Extract<State>) -> Json<Value> {
         "generation": snapshot.generation,
         "routes": snapshot.table.routes().len(),
         "reloads": { "applied": applied, "rejected": rejected },
+        "cluster": state.reloader.fleet().map(|f| f.status()),
     }))
 }
 
-fn route_json(route: &Route, gates: &Gates) -> Value {
+/// A route as the API shows it; `revision` is its version in the fleet's bucket (cluster
+/// mode; `null` otherwise or before it reached the bucket).
+fn route_json(route: &Route, gates: &Gates, revision: Option<u64>) -> Value {
     json!({
         "id": &*route.id,
         "mode": route.mode.as_str(),
@@ -175,7 +179,13 @@ fn route_json(route: &Route, gates: &Gates) -> Value {
         "extracted": route.extracted.as_deref(),
         "canary_percent": route.canary.as_ref().map(|c| c.percent),
         "gate": gates.view(&route.id),
+        "revision": revision,
     })
+}
+
+/// `route`'s revision in the fleet's bucket, in cluster mode.
+fn revision(state: &State, route: &str) -> Option<u64> {
+    state.reloader.fleet().and_then(|f| f.revision(route))
 }
 
 async fn list_routes(Extract(state): Extract<State>) -> Json<Value> {
@@ -184,17 +194,25 @@ async fn list_routes(Extract(state): Extract<State>) -> Json<Value> {
         .table
         .routes()
         .iter()
-        .map(|r| route_json(r, state.shared.gates()))
+        .map(|r| route_json(r, state.shared.gates(), revision(&state, &r.id)))
         .collect();
-    Json(
-        json!({ "routes": routes, "default_upstream": snapshot.table.default_upstream(), "generation": snapshot.generation }),
-    )
+    Json(json!({
+        "routes": routes,
+        "default_upstream": snapshot.table.default_upstream(),
+        "generation": snapshot.generation,
+        "cluster": state.reloader.fleet().map(|f| f.status()),
+    }))
 }
 
 async fn one_route(Extract(state): Extract<State>, UrlPath(id): UrlPath<String>) -> Response {
     let snapshot = state.shared.snapshot();
     match snapshot.table.route(&id) {
-        Some(route) => Json(route_json(route, state.shared.gates())).into_response(),
+        Some(route) => Json(route_json(
+            route,
+            state.shared.gates(),
+            revision(&state, &id),
+        ))
+        .into_response(),
         None => (
             StatusCode::NOT_FOUND,
             Json(json!({ "error": format!("no route `{id}`") })),
@@ -250,6 +268,9 @@ async fn prometheus(Extract(state): Extract<State>) -> Response {
         .collect();
     let mut out = String::with_capacity(16 * 1024);
     state.shared.metrics().render_requests(&mut out, &modes);
+    if let Some(fleet) = state.reloader.fleet() {
+        fleet.render_metrics(&mut out);
+    }
 
     let summaries = state.shared.shadows().summaries();
     let mut compared = Vec::new();
@@ -402,115 +423,6 @@ async fn emit_rules(Extract(state): Extract<State>) -> Json<Value> {
     Json(json!({ "rules": state.shared.snapshot().events.rule_views() }))
 }
 
-/// Body of `PUT /admin/routes/{id}`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FlipBody {
-    /// The new mode.
-    mode: RouteMode,
-    /// Canary percentage (mode canary).
-    percent: Option<f64>,
-    /// Allow transitions that skip evidence.
-    #[serde(default)]
-    force: bool,
-    /// Why (audit journal, route-changed event).
-    reason: Option<String>,
-}
-
-/// Body of `POST /admin/kill`.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KillBody {
-    /// Why.
-    reason: Option<String>,
-    /// Also move retired routes back.
-    #[serde(default)]
-    force: bool,
-}
-
-async fn flip_route(
-    Extract(state): Extract<State>,
-    UrlPath(id): UrlPath<String>,
-    headers: HeaderMap,
-    body: Result<Json<FlipBody>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    if let Err(refused) = authorize(&state, &headers) {
-        return *refused;
-    }
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({ "error": e.body_text() })),
-            )
-                .into_response();
-        }
-    };
-    let flip = Flip {
-        target: Target::Route(id),
-        to: Stage {
-            mode: body.mode,
-            percent: body.percent,
-        },
-        force: body.force,
-        by: "admin".into(),
-        reason: body.reason,
-        correlation: None,
-    };
-    apply_flip(&state, flip).await
-}
-
-async fn kill_switch(
-    Extract(state): Extract<State>,
-    headers: HeaderMap,
-    body: Option<Json<KillBody>>,
-) -> Response {
-    if let Err(refused) = authorize(&state, &headers) {
-        return *refused;
-    }
-    let body = body.map(|Json(b)| b).unwrap_or_default();
-    let flip = Flip {
-        target: Target::All,
-        to: Stage::new(RouteMode::Legacy),
-        force: body.force,
-        by: "admin".into(),
-        reason: body.reason.or_else(|| Some("kill switch".into())),
-        correlation: None,
-    };
-    apply_flip(&state, flip).await
-}
-
-/// Writes the flip to the routes file and applies it at once (not waiting for the watcher).
-async fn apply_flip(state: &State, flip: Flip) -> Response {
-    let path = state.reloader.path().to_owned();
-    let written = tokio::task::spawn_blocking(move || rollout::flip_file(&path, &flip)).await;
-    let changes = match written {
-        Ok(Ok(changes)) => changes,
-        Ok(Err(e)) => {
-            let status = match e {
-                FlipError::Transition { .. } | FlipError::Invalid { .. } => StatusCode::CONFLICT,
-                FlipError::File(_) => StatusCode::NOT_FOUND,
-                FlipError::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            return (status, Json(json!({ "error": e.to_string() }))).into_response();
-        }
-        Err(e) => {
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(json!({ "error": e.to_string() })),
-            )
-                .into_response();
-        }
-    };
-    let outcome = state.reloader.reload(Trigger::Admin).await;
-    let generation = match outcome {
-        Outcome::Applied { generation } => Some(generation),
-        _ => None,
-    };
-    Json(json!({ "changes": changes, "generation": generation })).into_response()
-}
-
 async fn reload(Extract(state): Extract<State>, headers: HeaderMap) -> Response {
     if let Err(refused) = authorize(&state, &headers) {
         return *refused;
@@ -532,7 +444,7 @@ async fn reload(Extract(state): Extract<State>, headers: HeaderMap) -> Response 
 }
 
 /// Mutations need `Authorization: Bearer <token>`; without a configured token, none is allowed.
-fn authorize(state: &State, headers: &HeaderMap) -> Result<(), Box<Response>> {
+pub(super) fn authorize(state: &State, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let unauthorized = |why: &str| {
         Box::new(
             (

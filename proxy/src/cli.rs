@@ -185,7 +185,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             force,
             reason,
             config,
-        } => flip::run(&config, route, mode, all, percent, force, reason),
+        } => flip::run(&config, route, mode, all, percent, force, reason).await,
         Command::Diffs {
             route,
             limit,
@@ -377,6 +377,32 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
+/// In cluster mode, `snapshot` with the fleet's modes and the fleet to ask for revisions;
+/// when NATS is unreachable, the file's modes with a warning.
+async fn cluster_view(
+    path: &Path,
+    snapshot: reload::Snapshot,
+) -> anyhow::Result<(
+    reload::Snapshot,
+    Option<std::sync::Arc<crate::cluster::Fleet>>,
+)> {
+    let Some(settings) = snapshot.config.raw().cluster.clone() else {
+        return Ok((snapshot, None));
+    };
+    match crate::cluster::Fleet::client(settings, &snapshot.config, path).await {
+        Ok(fleet) => {
+            let config = fleet.overlay(snapshot.config.clone())?;
+            Ok((reload::Snapshot::build(config, None)?, Some(fleet)))
+        }
+        Err(e) => {
+            eprintln!(
+                "strangler: {e}; showing routes.toml's modes, which the fleet may have changed"
+            );
+            Ok((snapshot, None))
+        }
+    }
+}
+
 async fn routes(
     path: &Path,
     explain: Option<Vec<String>>,
@@ -390,24 +416,36 @@ async fn routes(
             return Ok(ExitCode::FAILURE);
         }
     };
+    // Cluster mode: the modes (and their revisions) are the fleet's, not the file's.
+    let (snapshot, fleet) = cluster_view(path, snapshot).await?;
     let table = &snapshot.table;
     let Some(explain) = explain else {
         println!(
-            "{:<20} {:<10} {:<32} {:<12} EXTRACTED",
-            "ROUTE", "MODE", "PATH", "LEGACY"
+            "{:<20} {:<12} {:<32} {:<12} {:<12} REVISION",
+            "ROUTE", "MODE", "PATH", "LEGACY", "EXTRACTED"
         );
         for route in table.routes() {
             let mode = match (&route.mode, &route.canary) {
                 (RouteMode::Canary, Some(c)) => format!("canary {}%", c.percent),
                 (mode, _) => mode.to_string(),
             };
+            let revision = fleet
+                .as_ref()
+                .and_then(|f| f.revision(&route.id))
+                .map_or_else(|| "-".to_owned(), |r| r.to_string());
             println!(
-                "{:<20} {:<10} {:<32} {:<12} {}",
+                "{:<20} {:<12} {:<32} {:<12} {:<12} {revision}",
                 route.id,
                 mode,
                 route.pattern,
                 route.legacy,
                 route.extracted.as_deref().unwrap_or("-")
+            );
+        }
+        if let Some(fleet) = &fleet {
+            println!(
+                "(modes from bucket `{}`; applied-by-which-instance is not shown yet)",
+                fleet.bucket_name()
             );
         }
         println!("(unmatched requests → {})", table.default_upstream());

@@ -69,6 +69,33 @@ impl Config {
         &self.base_dir
     }
 
+    /// The same configuration with the modes of the routes in `modes` replaced (mode and
+    /// canary percent), checked again: in cluster mode the fleet's modes override the file's,
+    /// and a mode brings its own requirements (an `extracted` upstream, a canary share).
+    pub fn with_modes(
+        mut self,
+        modes: &std::collections::BTreeMap<String, (RouteMode, Option<f64>)>,
+    ) -> Result<Config, Diagnostics> {
+        for route in &mut self.raw.routes {
+            let Some((mode, percent)) = modes.get(&route.id) else {
+                continue;
+            };
+            route.mode = *mode;
+            if let Some(percent) = percent {
+                match &mut route.canary {
+                    Some(canary) => canary.percent = *percent,
+                    None => route.canary = Some(CanaryConfig::with_percent(*percent)),
+                }
+            }
+        }
+        let diags = validate::check(&mut self.raw, &self.base_dir, &self.locator);
+        if diags.is_empty() {
+            Ok(self)
+        } else {
+            Err(self.locate(diags))
+        }
+    }
+
     /// Attaches file:line (or the environment variable) to diagnostics found by others, such
     /// as `routing`'s overlap check reporting `routes[3].match`. Diagnostics that already have
     /// a location keep it.

@@ -25,6 +25,8 @@
 //!   journal.
 //! - [`reload`]: load → validate → compile → swap, on file change, SIGHUP or admin call.
 //! - [`admin`]: the admin API on its own listener.
+//! - [`cluster`]: cluster mode: route modes shared by a fleet of instances through a NATS
+//!   JetStream key-value bucket, with compare-and-set flips and an on-disk fallback.
 //! - [`server`]: starts and stops all of the above as one [`server::Handle`].
 //! - [`cli`]: the `strangler` command line.
 //!
@@ -35,6 +37,7 @@
 
 pub mod admin;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod diff;
 pub mod events;

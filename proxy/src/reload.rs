@@ -6,6 +6,8 @@
 //! counts), SIGHUP, and the admin API. Triggers are coalesced: a burst of file events gives
 //! one reload of the final content. An applied reload publishes `config.reloaded` and a
 //! `route.changed` per route whose mode changed; a refused one publishes `config.rejected`.
+//! In cluster mode every load gets the fleet's route modes laid over the file's, and a change
+//! seen in the fleet's bucket is one more trigger of this same path.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +18,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::{Mutex, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::Fleet;
 use crate::config::{self, Config, Diagnostics};
 use crate::events::exchange::{self, Plans};
 use crate::forward::Upstreams;
@@ -80,6 +83,8 @@ pub enum Trigger {
     Signal,
     /// An admin API call.
     Admin,
+    /// A mode changed in the fleet's bucket (cluster mode).
+    Cluster,
 }
 
 impl Trigger {
@@ -89,6 +94,7 @@ impl Trigger {
             Self::File => "file",
             Self::Signal => "signal",
             Self::Admin => "admin",
+            Self::Cluster => "cluster",
         }
     }
 }
@@ -114,6 +120,8 @@ pub struct Reloader {
     shared: Arc<Shared>,
     /// Serializes reloads, so two triggers never race to install.
     lock: Mutex<()>,
+    /// Cluster mode: the fleet whose modes override the file's.
+    fleet: Option<Arc<Fleet>>,
     applied: AtomicU64,
     rejected: AtomicU64,
 }
@@ -125,9 +133,26 @@ impl Reloader {
             path,
             shared,
             lock: Mutex::new(()),
+            fleet: None,
             applied: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
         }
+    }
+
+    /// Cluster mode: every reload lays `fleet`'s modes over the file's.
+    pub fn with_fleet(mut self, fleet: Arc<Fleet>) -> Self {
+        self.fleet = Some(fleet);
+        self
+    }
+
+    /// The fleet, in cluster mode.
+    pub fn fleet(&self) -> Option<&Arc<Fleet>> {
+        self.fleet.as_ref()
+    }
+
+    /// The snapshot being served.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.shared.snapshot()
     }
 
     /// The file reloads read.
@@ -153,6 +178,13 @@ impl Reloader {
                     )]),
                 );
             }
+        };
+        let config = match &self.fleet {
+            Some(fleet) => match fleet.overlay(config) {
+                Ok(config) => config,
+                Err(diags) => return self.reject(trigger, diags),
+            },
+            None => config,
         };
         if config.raw() == current.config.raw() {
             tracing::debug!(trigger = trigger.as_str(), "configuration unchanged");
@@ -180,7 +212,14 @@ impl Reloader {
                         routes,
                         changed,
                         |change| {
+                            // This instance's own flips are in its journal; the fleet's in
+                            // the bucket's records.
                             crate::rollout::journal::explain(&journal, &change.route, &change.to)
+                                .or_else(|| {
+                                    self.fleet
+                                        .as_ref()
+                                        .and_then(|f| f.cause(&change.route, &change.to))
+                                })
                         },
                     )
                 });

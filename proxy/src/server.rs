@@ -1,6 +1,6 @@
 //! Starting and stopping a whole proxy: the client listener, the admin listener, the reload
-//! watcher and the event publisher, as owned tasks under one cancellation token (the
-//! publisher stops last, after everything that publishes).
+//! watcher, the fleet's bucket watch (cluster mode) and the event publisher, as owned tasks
+//! under one cancellation token (the publisher stops last, after everything that publishes).
 //!
 //! Everything binds before `start` returns, so a caller (a test, the demo) can use the
 //! addresses at once; port 0 works for both listeners.
@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin;
+use crate::cluster::{self, Fleet};
 use crate::config::Diagnostics;
 use crate::events::{Publisher, PublisherError};
 use crate::listen::{self, Limits, TlsError};
@@ -76,7 +77,7 @@ pub async fn start(path: &Path) -> Result<Handle, StartError> {
     start_with(path, loaded?).await
 }
 
-async fn start_with(path: PathBuf, snapshot: reload::Snapshot) -> Result<Handle, StartError> {
+async fn start_with(path: PathBuf, mut snapshot: reload::Snapshot) -> Result<Handle, StartError> {
     let raw = snapshot.config.raw().clone();
     let base_dir = snapshot.config.base_dir().to_owned();
     let bind = |what: &'static str, address: String| async move {
@@ -109,6 +110,16 @@ async fn start_with(path: PathBuf, snapshot: reload::Snapshot) -> Result<Handle,
         )?),
         None => None,
     };
+    // Cluster mode: the fleet's modes replace the file's before anything is served.
+    let fleet = match &raw.cluster {
+        Some(settings) => {
+            let instance = cluster::instance_name(settings, addr.port());
+            let fleet = Fleet::join(settings.clone(), instance, &snapshot.config, &path).await;
+            snapshot = reload::Snapshot::build(fleet.overlay(snapshot.config)?, None)?;
+            Some(fleet)
+        }
+        None => None,
+    };
     let token = admin::Token::from_config(&raw.admin, &base_dir)?;
     admin::check_exposure(admin_addr, token.as_ref())?;
 
@@ -118,8 +129,15 @@ async fn start_with(path: PathBuf, snapshot: reload::Snapshot) -> Result<Handle,
     if let Some(corpus) = CorpusSettings::from_config(&raw.shadow, &base_dir) {
         shared.shadows().start_corpus(corpus);
     }
-    let reloader = Arc::new(Reloader::new(path, shared.clone()));
+    let mut reloader = Reloader::new(path, shared.clone());
+    if let Some(fleet) = &fleet {
+        reloader = reloader.with_fleet(fleet.clone());
+    }
+    let reloader = Arc::new(reloader);
     let mut tasks = JoinSet::new();
+    if let Some(fleet) = fleet {
+        tasks.spawn(fleet.run(reloader.clone(), shutdown.clone()));
+    }
 
     let handler_shared = shared.clone();
     let handler = move |request, peer| handler_shared.clone().handle(request, peer);

@@ -1,5 +1,6 @@
-//! `strangler flip`: change a route's mode (or every route's, with `--all`) in routes.toml.
-//! The work is [`crate::rollout::flip_file`]; this is its command-line face.
+//! `strangler flip`: change a route's mode (or every route's, with `--all`). Without
+//! `[cluster]` the work is [`crate::rollout::flip_file`] on routes.toml; with it, the flip is
+//! written to the fleet's bucket with compare-and-set, and every instance applies it.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,11 +8,12 @@ use std::process::ExitCode;
 use anyhow::bail;
 
 use super::ModeArg;
+use crate::cluster::Fleet;
 use crate::config::RouteMode;
 use crate::rollout::{self, Flip, Stage, Target};
 
 /// Runs `strangler flip` with its parsed arguments.
-pub fn run(
+pub async fn run(
     config: &Path,
     route: Option<String>,
     mode: Option<ModeArg>,
@@ -39,8 +41,26 @@ pub fn run(
         by: "cli".into(),
         reason,
         correlation: None,
+        revision: None,
     };
-    let changes = rollout::flip_file(config, &flip)?;
+    let loaded = crate::config::load(config);
+    let cluster = loaded
+        .as_ref()
+        .ok()
+        .and_then(|c| c.raw().cluster.clone().map(|s| (c, s)));
+    let (changes, fleet) = match cluster {
+        Some((loaded, settings)) => {
+            let url = settings.url.clone();
+            let fleet = match Fleet::client(settings, loaded, config).await {
+                Ok(fleet) => fleet,
+                Err(e) => bail!(
+                    "{e}\nflips are refused while the fleet's NATS at {url} is away: a flip must reach every instance. The kill switch still works on each running instance: POST /admin/kill on its admin API (with the admin token)"
+                ),
+            };
+            (fleet.flip(&flip, loaded.raw()).await?, Some(fleet))
+        }
+        None => (rollout::flip_file(config, &flip)?, None),
+    };
     if changes.is_empty() {
         println!("nothing to change: every route is already {to}");
     }
@@ -50,13 +70,26 @@ pub fn run(
             .as_deref()
             .map(|r| format!(" ({r})"))
             .unwrap_or_default();
-        println!("{}: {} → {}{why}", change.route, change.from, change.to);
-    }
-    if !changes.is_empty() {
+        let revision = fleet
+            .as_ref()
+            .and_then(|f| f.revision(&change.route))
+            .map(|r| format!(" [revision {r}]"))
+            .unwrap_or_default();
         println!(
+            "{}: {} → {}{why}{revision}",
+            change.route, change.from, change.to
+        );
+    }
+    match (&fleet, changes.is_empty()) {
+        (_, true) => {}
+        (Some(fleet), false) => println!(
+            "written to bucket `{}`; every instance of the fleet applies it now",
+            fleet.bucket_name()
+        ),
+        (None, false) => println!(
             "written to {}; a running proxy applies it now",
             config.display()
-        );
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,8 @@
 //! The automatic rollout: once a second, every route with a `promote` table is judged by its
 //! gate; with `auto = true` a held gate advances it one stage and a breach sends it back to
-//! shadow — by writing routes.toml through the same checked flip a person would use, so the
-//! file stays the source of truth and every decision is in the audit journal and on the bus.
+//! shadow — by writing through the same checked flip a person would use ([`super::write`]:
+//! routes.toml, or the fleet's bucket with compare-and-set in cluster mode), so every
+//! decision is in the audit journal and on the bus.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,7 +12,7 @@ use serde::Serialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::edit::{Flip, Target, flip_file};
+use super::edit::{Flip, Target};
 use super::evidence::{Evidence, Figures};
 use super::gate::{Decision, decide};
 use super::lifecycle::Stage;
@@ -145,11 +146,12 @@ async fn act(
         by: "rollout".into(),
         reason: Some(because.clone()),
         correlation: Some(correlation.clone()),
+        // Cluster mode: the decision carries the revision it was judged on, so a decision
+        // made on a stage someone else has moved since is refused, not applied twice.
+        revision: reloader.fleet().and_then(|f| f.revision(&route.id)),
     };
-    let path = reloader.path().to_owned();
-    let written = tokio::task::spawn_blocking(move || flip_file(&path, &flip)).await;
-    match written {
-        Ok(Ok(_)) => {
+    match super::write(reloader, flip).await {
+        Ok(_) => {
             tracing::info!(route = %route.id, from = %stage, to = %to, reason = %because, "rollout moved the route");
             let data = json!({
                 "route": &*route.id,
@@ -164,9 +166,8 @@ async fn act(
                 .publish(Event::new(kind, Some(&route.id), &correlation, data));
             reloader.reload(Trigger::Admin).await;
         }
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::error!(route = %route.id, error = %e, "rollout could not write its decision")
         }
-        Err(e) => tracing::error!(route = %route.id, error = %e, "rollout task failed"),
     }
 }

@@ -1,5 +1,6 @@
-//! Changing route modes in routes.toml: the one write path shared by `strangler flip`, the
-//! admin API and the automatic rollout.
+//! Changing route modes in routes.toml: the file side of the one write path shared by
+//! `strangler flip`, the admin API and the automatic rollout (see [`super::write`]; in
+//! cluster mode the same [`Flip`] and [`plan`] go to the fleet's bucket instead).
 //!
 //! The text is edited with `toml_edit`, so comments and layout survive; the result is
 //! validated before it replaces the file, and the file is replaced by write-to-temp-and-rename,
@@ -39,6 +40,9 @@ pub struct Flip {
     pub reason: Option<String>,
     /// The correlation id of the automatic decision behind the flip, if any.
     pub correlation: Option<String>,
+    /// Cluster mode: the route's revision the asker saw; the flip is refused when the route
+    /// changed since (compare-and-set). `None`: the revision read just before writing.
+    pub revision: Option<u64>,
 }
 
 /// Why a flip was not written.
@@ -65,6 +69,25 @@ pub enum FlipError {
         /// Why.
         error: TransitionError,
     },
+    /// Cluster mode: someone else changed the route first (compare-and-set lost).
+    #[error(
+        "route `{route}` was changed by someone else first: it is now {current} (revision {revision}, set by {by}; this flip expected revision {expected}); look at it and flip again if you still mean it"
+    )]
+    Conflict {
+        /// Route id.
+        route: String,
+        /// The stage it has now.
+        current: String,
+        /// Its revision now.
+        revision: u64,
+        /// Who set it.
+        by: String,
+        /// The revision the flip was based on.
+        expected: u64,
+    },
+    /// Cluster mode: the fleet's store cannot be reached, so the flip was not written.
+    #[error("{0}")]
+    Offline(String),
     /// The edited file would not validate.
     #[error("the flip would make {path} invalid, so it was not written:\n{diagnostics}")]
     Invalid {
@@ -84,6 +107,12 @@ pub fn flip_file(path: &Path, flip: &Flip) -> Result<Vec<Change>, FlipError> {
     let _serial = IN_PROCESS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if flip.revision.is_some() {
+        return Err(FlipError::File(
+            "a revision only applies in cluster mode ([cluster] in routes.toml); leave it out"
+                .into(),
+        ));
+    }
     let _lock = FileLock::acquire(path)?;
     let text = std::fs::read_to_string(path).map_err(|source| FlipError::Io {
         what: "cannot read",
@@ -133,19 +162,9 @@ pub fn edit(text: &str, flip: &Flip) -> Result<(String, Vec<Change>), FlipError>
             continue;
         }
         let from = current_stage(table);
-        let to = Stage {
-            percent: flip.to.percent.or(from.percent),
-            ..flip.to
+        let Some(to) = plan(&id, from, flip)? else {
+            continue;
         };
-        match lifecycle::check(from, to, flip.force) {
-            Ok(()) => {}
-            Err(TransitionError::Unchanged(_)) if flip.target == Target::All => continue,
-            Err(TransitionError::Unretire { .. }) if flip.target == Target::All && !flip.force => {
-                tracing::warn!(route = %id, "kill switch leaves retired route `{id}` alone (use --force)");
-                continue;
-            }
-            Err(error) => return Err(FlipError::Transition { route: id, error }),
-        }
         apply(table, to);
         changes.push(Change {
             correlation: flip.correlation.clone(),
@@ -161,6 +180,28 @@ pub fn edit(text: &str, flip: &Flip) -> Result<(String, Vec<Change>), FlipError>
         }
     }
     Ok((doc.to_string(), changes))
+}
+
+/// What `flip` does to route `id`, now at `from`: `Some(stage)` moves it there, `None` leaves
+/// it (`--all` skipping a route already there, or a retired one without `--force`); an
+/// error refuses the whole flip.
+pub(crate) fn plan(id: &str, from: Stage, flip: &Flip) -> Result<Option<Stage>, FlipError> {
+    let to = Stage {
+        percent: flip.to.percent.or(from.percent),
+        ..flip.to
+    };
+    match lifecycle::check(from, to, flip.force) {
+        Ok(()) => Ok(Some(to)),
+        Err(TransitionError::Unchanged(_)) if flip.target == Target::All => Ok(None),
+        Err(TransitionError::Unretire { .. }) if flip.target == Target::All && !flip.force => {
+            tracing::warn!(route = %id, "kill switch leaves retired route `{id}` alone (use --force)");
+            Ok(None)
+        }
+        Err(error) => Err(FlipError::Transition {
+            route: id.to_owned(),
+            error,
+        }),
+    }
 }
 
 /// The stage a route table describes.
@@ -328,6 +369,7 @@ extracted = "misc"
             by: "test".into(),
             reason: None,
             correlation: None,
+            revision: None,
         }
     }
 

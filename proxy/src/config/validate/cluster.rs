@@ -54,7 +54,7 @@ impl Checks<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{ClusterKind, from_toml_str};
+    use crate::config::{ClusterKind, RouteMode, from_toml_str};
 
     const HEAD: &str =
         "default_upstream = \"legacy\"\n[upstreams.legacy]\nurl = \"http://127.0.0.1:1\"\n";
@@ -115,5 +115,33 @@ mod tests {
         );
         let errs = errors("kind = \"nats\"\nbuckett = \"b\"\n");
         assert!(errs.iter().any(|e| e.contains("bucket")), "{errs:?}");
+    }
+
+    #[test]
+    fn fleet_modes_replace_the_files_and_are_checked_again() {
+        let text = format!(
+            "{HEAD}[upstreams.misc]\nurl = \"http://127.0.0.1:2\"\n\n[[routes]]\nid = \"a\"\nmatch = {{ path = \"/a\" }}\nmode = \"shadow\"\nextracted = \"misc\"\n\n[[routes]]\nid = \"b\"\nmatch = {{ path = \"/b\" }}\nmode = \"legacy\"\n"
+        );
+        let config = from_toml_str(&text, "t.toml").expect("valid");
+        let modes = [("a".to_owned(), (RouteMode::Canary, Some(7.0)))].into();
+        let overlaid = config.clone().with_modes(&modes).expect("still valid");
+        let a = &overlaid.raw().routes[0];
+        assert_eq!(a.mode, RouteMode::Canary);
+        assert_eq!(
+            a.canary.as_ref().map(|c| (c.percent, c.key.as_str())),
+            Some((7.0, "ip"))
+        );
+        assert_eq!(
+            overlaid.raw().routes[1].mode,
+            RouteMode::Legacy,
+            "untouched"
+        );
+        // A mode whose needs the file does not meet is refused, with the route's line.
+        let modes = [("b".to_owned(), (RouteMode::Shadow, None))].into();
+        let err = config.with_modes(&modes).unwrap_err().to_string();
+        assert!(
+            err.contains("routes[1]") && err.contains("extracted"),
+            "{err}"
+        );
     }
 }
