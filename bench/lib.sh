@@ -177,6 +177,7 @@ pick_ports() {
     P_STRANGLER_B=${PORTS[8]}
     P_ADMIN_B=${PORTS[9]}
     P_REDIS=${PORTS[10]}
+    P_KAFKA=${PORTS[11]}
 }
 
 # === backend: nginx serving fixed files (also "direct") =====================================

@@ -340,7 +340,10 @@ bus_probe() {
         for _ in $(seq 20); do [ -f "$WORK/nats.ready" ] && break; sleep 0.1; done
     fi
     for i in $(seq 20); do
-        curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$P_STRANGLER_B/100b?$marker=$i" || true
+        # kafka is read back with `events tail`, which prints the correlation id: mark it too
+        local id=()
+        if [ "$kind" = kafka ]; then id=(-H "x-request-id: $marker-$i"); fi
+        curl -fsS -o /dev/null --max-time 2 "${id[@]}" "http://127.0.0.1:$P_STRANGLER_B/100b?$marker=$i" || true
     done
     n=0
     if [ "$kind" = log ]; then
@@ -354,6 +357,14 @@ bus_probe() {
             n=$(redis_dump | grep -c "$marker" || true)
             [ "${n:-0}" -gt 0 ] && break
             sleep 0.1
+        done
+    elif [ "$kind" = kafka ]; then
+        # read back through the CLI (`events tail` reads every partition of the topic)
+        for _ in $(seq 30); do
+            n=$(timeout 20 "$STRANGLER" events tail --limit 100 --config "$conf" 2>/dev/null \
+                | grep -c "$marker" || true)
+            [ "${n:-0}" -gt 0 ] && break
+            sleep 0.2
         done
     else
         wait "$probe" || true
@@ -411,6 +422,21 @@ key_prefix = \"$REDIS_PREFIX\""
     else
         note_skip "bus: redis not measured (redis-server or redis-cli not installed)"
     fi
+    # a Tansu broker of our own (Kafka protocol, memory storage), not pinned, like redis;
+    # each run gets a fresh topic and spool, so no run starts with a backlog
+    KAFKA_TOPIC="bench$$x$RANDOM"
+    kafka_bus() {
+        printf '[bus]\nkind = "kafka"\nbrokers = "127.0.0.1:%s"\ntopic = "%s"\nspool = "%s"\n' \
+            "$P_KAFKA" "$KAFKA_TOPIC" "$WORK/spool-kafka"
+    }
+    if command -v tansu >/dev/null; then
+        start_unpinned kafka tansu broker --listener-url "tcp://127.0.0.1:$P_KAFKA" \
+            --advertised-listener-url "tcp://127.0.0.1:$P_KAFKA" --storage-engine memory://tansu/
+        wait_port "$P_KAFKA"
+        bus_probe strangler_b "$(kafka_bus)" kafka && buses+=(kafka)
+    else
+        note_skip "bus: kafka not measured (no tansu binary: cargo install tansu --locked --features dynostore --version 0.6.0)"
+    fi
     if [ ${#buses[@]} -gt 0 ]; then
         start_strangler strangler "$(strangler_conf legacy "$P_CANDIDATE")"
         warm "http://127.0.0.1:$P_STRANGLER/100b"
@@ -420,10 +446,12 @@ key_prefix = \"$REDIS_PREFIX\""
                 rm -rf "$WORK/events-strangler_b"
                 # each redis run starts empty, so the server's memory stays bounded
                 if [ "$b" = redis ]; then redis-cli -p "$P_REDIS" FLUSHALL >/dev/null; fi
+                if [ "$b" = kafka ]; then KAFKA_TOPIC="bench$$x$RANDOM"; rm -rf "$WORK/spool-kafka"; fi
                 case "$b" in
                     log) bt="$log_bus" ;;
                     nats) bt="$nats_bus" ;;
                     redis) bt="$redis_bus" ;;
+                    kafka) bt="$(kafka_bus)" ;;
                 esac
                 start_strangler strangler_b "$(strangler_conf legacy "$P_CANDIDATE" "$bt" "$P_STRANGLER_B" "$P_ADMIN_B")" \
                     "$P_STRANGLER_B"
@@ -438,6 +466,7 @@ key_prefix = \"$REDIS_PREFIX\""
         python3 "$TOOLS/nats_probe.py" --delete-stream "$NATS_STREAM" >/dev/null 2>&1 || true
     fi
     if [ -n "${PID_redis:-}" ]; then stop "$PID_redis"; fi
+    if [ -n "${PID_kafka:-}" ]; then stop "$PID_kafka"; fi
 fi
 
 # === report =================================================================================

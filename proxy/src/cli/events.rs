@@ -64,7 +64,8 @@ pub enum EventsCommand {
         /// The bus to publish to.
         #[arg(long, value_enum)]
         to: Target,
-        /// Broker URL of the target (default: `[bus] url` when the kinds match).
+        /// Broker URL of the target (default: `[bus] url` when the kinds match); for kafka,
+        /// the brokers (`127.0.0.1:9092,…`, default `[bus] brokers`).
         #[arg(long)]
         url: Option<String>,
         /// Log folder of a `log` target (default: `[bus] path`).
@@ -88,6 +89,8 @@ pub enum Target {
     Redis,
     /// An embedded log folder.
     Log,
+    /// Kafka (`--url` lists the brokers).
+    Kafka,
 }
 
 /// Which events a command prints or replays.
@@ -167,7 +170,7 @@ fn load(config: &Path) -> anyhow::Result<(BusConfig, PathBuf)> {
     let bus = config.raw().bus.clone();
     if bus.kind == BusKind::None {
         bail!(
-            "no event bus is configured: set [bus] kind = \"log\" (or nats, redis) in the routes file"
+            "no event bus is configured: set [bus] kind = \"log\" (or nats, redis, kafka) in the routes file"
         );
     }
     Ok((bus, config.base_dir().to_owned()))

@@ -233,8 +233,10 @@ static BUS: Shape = Shape::Table(&[
         &Shape::Enum(&["none", "gzip", "lz4", "zstd"]),
     ),
     opt("format", &Shape::Enum(&["binary", "structured"])),
-    opt("kafka", &STR_MAP),
+    opt("kafka", &Shape::Map(&KAFKA_SETTING)),
 ]);
+/// A librdkafka setting: text, or a number or flag written bare (`"linger.ms" = 5`).
+static KAFKA_SETTING: Shape = Shape::Either(&STR, &Shape::Either(&U64, &BOOL));
 /// Kafka counts partitions in an i32 and replicas in an i16.
 static KAFKA_PARTITIONS: Shape = Shape::Int {
     max: i32::MAX as u64,

@@ -25,7 +25,28 @@ pub(super) fn target_bus(
         Target::Nats => BusKind::Nats,
         Target::Redis => BusKind::Redis,
         Target::Log => BusKind::Log,
+        Target::Kafka => BusKind::Kafka,
     };
+    if kind == BusKind::Kafka {
+        // Kafka names its brokers, not a URL: `--url 127.0.0.1:9092,127.0.0.1:9093`.
+        let brokers = match (url, bus.kind) {
+            (Some(list), _) => list,
+            (None, BusKind::Kafka) => bus.brokers.clone().unwrap_or_default(),
+            (None, other) => bail!(
+                "--to kafka needs --url with the brokers, e.g. --url 127.0.0.1:9092 (the routes file's bus is {other:?})"
+            ),
+        };
+        if bus.kind == BusKind::Kafka && bus.brokers.as_deref() == Some(brokers.as_str()) {
+            bail!(
+                "the target is the bus the events are read from; replaying would duplicate every event (pass --url with other brokers)"
+            );
+        }
+        return Ok(BusConfig {
+            kind,
+            brokers: Some(brokers),
+            ..bus.clone()
+        });
+    }
     let url = match (url, kind) {
         (_, BusKind::Log) => None,
         (Some(url), _) => Some(url),
@@ -80,7 +101,11 @@ pub(super) async fn replay(
         .with_context(|| format!("cannot open the {:?} target", target.kind))?;
     let name = match target.kind {
         BusKind::Log => log::folder(target, base_dir).display().to_string(),
-        _ => target.url.clone().unwrap_or_default(),
+        _ => target
+            .url
+            .clone()
+            .or_else(|| target.brokers.clone())
+            .unwrap_or_default(),
     };
     let mut sent = 0u64;
     let mut batch = Vec::with_capacity(bus.batch);

@@ -173,7 +173,7 @@ mod tests {
     #[test]
     fn every_key_parses() {
         let text = format!(
-            "{HEAD}[bus]\nkind = \"kafka\"\nbrokers = \"127.0.0.1:9092, localhost:9093\"\ntopic = \"t.events\"\npartitions = 6\nreplication_factor = 2\ncompression = \"zstd\"\nformat = \"structured\"\n[bus.topics_by_type]\n\"shop.order.placed\" = \"shop.orders\"\n[bus.kafka]\n\"linger.ms\" = \"5\"\n\"acks\" = \"all\"\n"
+            "{HEAD}[bus]\nkind = \"kafka\"\nbrokers = \"127.0.0.1:9092, localhost:9093\"\ntopic = \"t.events\"\npartitions = 6\nreplication_factor = 2\ncompression = \"zstd\"\nformat = \"structured\"\n[bus.topics_by_type]\n\"shop.order.placed\" = \"shop.orders\"\n[bus.kafka]\n\"linger.ms\" = 5\n\"acks\" = \"all\"\n\"enable.idempotence\" = true\n"
         );
         let config = from_toml_str(&text, "t.toml").unwrap_or_else(|e| panic!("{e}"));
         let bus = &config.raw().bus;
@@ -194,6 +194,11 @@ mod tests {
             Some("shop.orders")
         );
         assert_eq!(bus.kafka.get("linger.ms").map(String::as_str), Some("5"));
+        assert_eq!(
+            bus.kafka.get("enable.idempotence").map(String::as_str),
+            Some("true"),
+            "numbers and flags may be written bare"
+        );
         let defaults = from_toml_str(
             &format!("{HEAD}[bus]\nkind = \"kafka\"\nbrokers = \"h:1\"\n"),
             "t.toml",

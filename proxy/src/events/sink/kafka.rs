@@ -48,8 +48,8 @@ pub struct KafkaSink {
     settings: Arc<Settings>,
     /// The idempotent producer; replaced when librdkafka reports a fatal error.
     producer: Mutex<FutureProducer<Quiet>>,
-    /// Creates missing topics.
-    admin: AdminClient<Quiet>,
+    /// Creates missing topics (shared, so [`Drop`] can hand it to a blocking thread).
+    admin: Arc<AdminClient<Quiet>>,
     /// Whether every topic is known to exist; cleared by a failed batch.
     topics_ready: AtomicBool,
 }
@@ -172,7 +172,7 @@ impl KafkaSink {
     pub async fn connect(bus: &BusConfig) -> Result<Self, SinkError> {
         let settings = Arc::new(Settings::from_bus(bus)?);
         let producer = create_producer(&settings)?;
-        let admin = create_admin(&settings)?;
+        let admin = Arc::new(create_admin(&settings)?);
         let sink = Self {
             settings,
             producer: Mutex::new(producer),
@@ -292,6 +292,23 @@ impl KafkaSink {
         // while a request to a dead broker is in flight: never on the publisher's task. The
         // blocking pool runs it; nothing waits for it.
         drop(tokio::task::spawn_blocking(move || drop((old, failed))));
+    }
+}
+
+impl Drop for KafkaSink {
+    /// Destroying a librdkafka client waits for its threads (up to its socket timeout while a
+    /// request to a dead broker is in flight): the last references go to the blocking pool,
+    /// never stalling an async worker.
+    fn drop(&mut self) {
+        let producer = self
+            .producer
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let admin = self.admin.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            drop(runtime.spawn_blocking(move || drop((producer, admin))));
+        }
     }
 }
 
