@@ -18,7 +18,7 @@
 //! - [`diff`]: compares a legacy and a candidate answer (status, headers, decoded body by
 //!   content type) and judges the differences against a noise baseline learned from legacy.
 //! - [`events`]: CloudEvents the proxy publishes (exchanges, comparisons, changes) and the
-//!   sinks that carry them (embedded log, NATS JetStream, Redis Streams), with a disk spool.
+//!   sinks that carry them (embedded log, NATS JetStream, Redis Streams, Kafka), with a disk spool.
 //! - [`proxy`]: the request handler, phase by phase, over the live [`reload::Snapshot`].
 //! - [`listen`]: the client listener (HTTP/1.1, h2c, TLS), connection limits, graceful drain.
 //! - [`rollout`]: the route lifecycle, checked flips that rewrite routes.toml, the audit
