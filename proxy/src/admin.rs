@@ -341,6 +341,13 @@ async fn prometheus(Extract(state): Extract<State>) -> Response {
         "Events waiting in the disk spool.",
         &[(String::new(), bus.spool_pending as f64)],
     );
+    family(
+        &mut out,
+        "strangler_bus_queued",
+        "gauge",
+        "Exchanges and events waiting in memory for the pump (bounded by [bus] channel).",
+        &[(String::new(), bus.queued as f64)],
+    );
 
     let (applied, rejected) = state.reloader.counts();
     let reloads = [

@@ -195,7 +195,13 @@ impl Publisher {
 
     /// The counters.
     pub fn stats(&self) -> Stats {
-        self.inner.counters.snapshot()
+        let mut stats = self.inner.counters.snapshot();
+        stats.queued = self
+            .inner
+            .tx
+            .as_ref()
+            .map_or(0, |tx| (tx.max_capacity() - tx.capacity()) as u64);
+        stats
     }
 
     /// The last `limit` events the pump took (at most [`RECENT`]), oldest first.

@@ -28,6 +28,8 @@ pub struct Stats {
     pub failed: u64,
     /// Events in the spool, not yet acknowledged.
     pub spool_pending: u64,
+    /// Finished exchanges (and other events) waiting in the in-memory channel for the pump.
+    pub queued: u64,
     /// The circuit breaker in front of the sink.
     pub circuit: CircuitState,
 }
@@ -69,6 +71,7 @@ impl Counters {
             dropped_spool_full: get(&self.dropped_spool_full),
             failed: get(&self.failed),
             spool_pending: get(&self.spool_pending),
+            queued: 0,
             circuit: match self.circuit.load(Ordering::Relaxed) {
                 1 => CircuitState::Open,
                 2 => CircuitState::Draining,

@@ -59,3 +59,22 @@ async fn an_unusable_log_folder_fails_the_start() {
     let error = Publisher::start(&bus, dir.path()).unwrap_err();
     assert!(error.to_string().contains("[bus] path"), "{error}");
 }
+
+#[tokio::test]
+async fn events_waiting_for_the_pump_count_as_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let bus = BusConfig {
+        kind: BusKind::Log,
+        path: Some("events".into()),
+        ..BusConfig::default()
+    };
+    let publisher = Publisher::start(&bus, dir.path()).unwrap();
+    // A current-thread runtime: the pump cannot run until this task yields.
+    for n in 0..5 {
+        publisher.publish(event(n));
+    }
+    assert_eq!(publisher.stats().queued, 5);
+    publisher.close().await;
+    let stats = publisher.stats();
+    assert_eq!((stats.queued, stats.published), (0, 5));
+}
