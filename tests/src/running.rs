@@ -33,7 +33,12 @@ impl Running {
     /// before printing).
     pub fn start(config: &Path) -> Self {
         let stderr = config.with_file_name("stderr.log");
-        let log = std::fs::File::create(&stderr).unwrap();
+        // Appended to: a restarted process on the same config keeps the first one's log.
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&stderr)
+            .unwrap();
         let mut child = Command::new(strangler_bin())
             .args(["run", "--config", config.to_str().unwrap()])
             .stdin(Stdio::null())
@@ -72,14 +77,14 @@ impl Running {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
     }
 
-    /// Sends `n` GETs, each with its own request id (its events' correlation id); every one
-    /// must be answered 200. Returns the ids.
-    pub async fn requests(&self, client: &reqwest::Client, n: usize) -> Vec<String> {
+    /// Sends `n` GETs of `path`, each with its own request id (its events' correlation id);
+    /// every one must be answered 200. Returns the ids.
+    pub async fn requests(&self, client: &reqwest::Client, path: &str, n: usize) -> Vec<String> {
         let mut ids = Vec::with_capacity(n);
         for i in 0..n {
             let id = format!("crash-{i}");
             let response = client
-                .get(format!("http://{}/misc/crash", self.addr))
+                .get(format!("http://{}{path}", self.addr))
                 .header("x-request-id", &id)
                 .send()
                 .await

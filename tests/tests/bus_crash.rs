@@ -53,7 +53,7 @@ async fn crash(broker: Broker) {
     let client = raw_client();
 
     let mut first = Running::start(&config);
-    let sent = first.requests(&client, REQUESTS).await;
+    let sent = first.requests(&client, "/misc/crash", REQUESTS).await;
     let stats = first
         .stats_until(&client, "every event spooled", |s| {
             s["spool_pending"].as_u64() >= Some(REQUESTS as u64)

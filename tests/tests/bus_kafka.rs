@@ -320,7 +320,7 @@ async fn events_spooled_before_a_kill_9_reach_a_consumer_group() {
     let client = raw_client();
 
     let mut first = Running::start(&config);
-    let sent = first.requests(&client, REQUESTS).await;
+    let sent = first.requests(&client, "/misc/crash", REQUESTS).await;
     first
         .stats_until(&client, "every event spooled", |s| {
             s["spool_pending"].as_u64() >= Some(REQUESTS as u64)

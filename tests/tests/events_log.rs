@@ -5,23 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 use strangler::events::sink::{ReadFrom, log};
 use strangler::events::{Event, types};
+use system_tests::running::Running;
 use system_tests::wait::eventually;
 use system_tests::{Legacy, Proxy, raw_client, routes_toml, strangler_bin};
-
-/// How long the binary may take to print its address.
-const START_DEADLINE: Duration = Duration::from_secs(30);
-/// How long events may take to reach the spool.
-const SPOOL_DEADLINE: Duration = Duration::from_secs(20);
 
 fn read_log(dir: &Path) -> Vec<Event> {
     log::read(dir, ReadFrom::Start, 100_000).unwrap()
@@ -114,82 +107,15 @@ async fn every_exchange_lands_in_the_log_and_tail_prints_it() {
     legacy.stop().await;
 }
 
-/// A `strangler run` process, killed (SIGKILL) if the test ends before it exits.
-struct Running {
-    child: Child,
-    addr: SocketAddr,
-    admin: SocketAddr,
-}
-
-impl Running {
-    fn start(config: &Path) -> Self {
-        let stderr = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(config.with_file_name("stderr.log"))
-            .unwrap();
-        let mut child = Command::new(strangler_bin())
-            .args(["run", "--config", config.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn strangler run");
-        let stdout = child.stdout.take().unwrap();
-        let (lines_tx, lines) = mpsc::sync_channel(16);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines_tx.try_send(line);
-            }
-        });
-        let line = lines.recv_timeout(START_DEADLINE).unwrap_or_else(|e| {
-            let log = std::fs::read_to_string(config.with_file_name("stderr.log"));
-            panic!("strangler printed no address ({e}); stderr:\n{log:?}")
-        });
-        let after = |marker: &str| -> SocketAddr {
-            line.split_once(marker)
-                .and_then(|(_, rest)| rest.split_whitespace().next())
-                .and_then(|a| a.parse().ok())
-                .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        };
-        Self {
-            addr: after("proxy on http://"),
-            admin: after("admin on http://"),
-            child,
-        }
-    }
-
-    async fn stats(&self, client: &reqwest::Client) -> Option<Value> {
-        let url = format!("http://{}/admin/events/stats", self.admin);
-        client.get(url).send().await.ok()?.json().await.ok()
-    }
-
-    async fn requests(&self, client: &reqwest::Client, n: usize) {
-        for _ in 0..n {
-            let response = client
-                .get(format!("http://{}/misc/health", self.addr))
-                .send()
-                .await
-                .unwrap();
-            response.bytes().await.unwrap();
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Waits until the running proxy reports at least `n` events pending in its spool.
 async fn spool_holds(running: &Running, client: &reqwest::Client, n: u64) -> Value {
-    eventually(&format!("{n} events spooled"), SPOOL_DEADLINE, || async {
-        let stats = running.stats(client).await?;
-        (stats["spool_pending"].as_u64()? >= n).then_some(stats)
-    })
-    .await
+    running
+        .stats_until(client, &format!("{n} events spooled"), |stats| {
+            stats["spool_pending"]
+                .as_u64()
+                .is_some_and(|pending| pending >= n)
+        })
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,13 +134,12 @@ async fn events_spooled_before_a_kill_9_are_still_there_after_a_restart() {
     let client = raw_client();
 
     let mut first = Running::start(&config);
-    first.requests(&client, 30).await;
+    first.requests(&client, "/misc/health", 30).await;
     let stats = spool_holds(&first, &client, 30).await;
     assert_eq!(stats["kind"], "nats");
     assert_eq!(stats["published"], 0);
     assert_eq!(stats["circuit"], "open");
-    first.child.kill().unwrap();
-    first.child.wait().unwrap();
+    first.kill_9();
 
     let spooled = read_log(&dir.path().join("spool"));
     assert!(spooled.len() >= 30, "{} events in the spool", spooled.len());
@@ -222,7 +147,7 @@ async fn events_spooled_before_a_kill_9_are_still_there_after_a_restart() {
     // The broker is still down: the next run keeps them, and adds its own behind them.
     let second = Running::start(&config);
     spool_holds(&second, &client, spooled.len() as u64).await;
-    second.requests(&client, 5).await;
+    second.requests(&client, "/misc/health", 5).await;
     spool_holds(&second, &client, spooled.len() as u64 + 5).await;
     drop(second);
     let after = read_log(&dir.path().join("spool"));
