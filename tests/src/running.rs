@@ -1,11 +1,11 @@
-//! A `strangler run` process of the test's own, for tests that SIGKILL the proxy (the bus
-//! crash tests): started on a routes.toml, its addresses read from its first line, its stderr
-//! kept beside the config, its `/admin/events/stats` polled.
+//! A `strangler run` process of the test's own, for tests that signal or SIGKILL the real
+//! binary (shutdown, the bus crash tests): started on a routes.toml, its addresses read from
+//! its first line, its stderr kept beside the config, its `/admin/events/stats` polled.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -26,6 +26,8 @@ pub struct Running {
     admin: SocketAddr,
     /// Its stderr, in the config's folder.
     stderr: PathBuf,
+    /// The folder of a config written by [`Running::start_with`], removed on drop.
+    folder: Option<tempfile::TempDir>,
 }
 
 impl Running {
@@ -69,7 +71,28 @@ impl Running {
             admin: after("admin on http://"),
             child,
             stderr,
+            folder: None,
         }
+    }
+
+    /// Writes `config` as routes.toml in a folder of its own and runs it.
+    pub fn start_with(config: &str) -> Self {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("routes.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut running = Self::start(&path);
+        running.folder = Some(folder);
+        running
+    }
+
+    /// The proxy's client listener, as the process printed it.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://` and the client listener.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
     }
 
     /// What it wrote to stderr so far.
@@ -107,6 +130,35 @@ impl Running {
         eventually(what, PHASE, || async {
             let stats: Value = client.get(&url).send().await.ok()?.json().await.ok()?;
             done(&stats).then_some(stats)
+        })
+        .await
+    }
+
+    /// Sends `signal` (`"TERM"`, `"HUP"`, …) by PID, with `kill(1)`: this workspace forbids
+    /// `unsafe`.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(
+            status.success(),
+            "kill -{signal} {} failed",
+            self.child.id()
+        );
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the process to exit, up to `deadline`.
+    pub async fn exited(&mut self, deadline: Duration) -> ExitStatus {
+        let child = &mut self.child;
+        eventually("strangler to exit", deadline, || {
+            let status = child.try_wait().unwrap();
+            async move { status }
         })
         .await
     }

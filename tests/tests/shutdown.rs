@@ -4,111 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use system_tests::fake::{self, Behaviour};
+use system_tests::running::Running;
 use system_tests::wait::eventually;
-use system_tests::{raw_client, routes_toml, strangler_bin};
+use system_tests::{raw_client, routes_toml};
 
-/// How long the binary may take to print its address.
-const START_DEADLINE: Duration = Duration::from_secs(30);
 /// How long a request may take to reach the fake upstream.
 const ARRIVAL_DEADLINE: Duration = Duration::from_secs(10);
 /// Bound on waiting for the process to exit; shorter than any grace period meant to be unused.
 const EXIT_DEADLINE: Duration = Duration::from_secs(20);
-
-/// A `strangler run` process, killed (SIGKILL, by its PID) if the test ends before it exits.
-struct Running {
-    child: Child,
-    /// The proxy's client listener, as the process printed it.
-    addr: SocketAddr,
-    /// Holds routes.toml and the process's stderr.
-    dir: tempfile::TempDir,
-}
-
-impl Running {
-    /// Writes `config` and runs `strangler run --config` on it; returns once it printed its
-    /// listening address (it binds before printing).
-    fn start(config: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("routes.toml");
-        std::fs::write(&path, config).unwrap();
-        let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
-        let mut child = Command::new(strangler_bin())
-            .args(["run", "--config", path.to_str().unwrap()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn strangler run");
-        let stdout = child.stdout.take().unwrap();
-        let (lines_tx, lines) = mpsc::sync_channel(16);
-        // Reads stdout to its end (the process's exit), so the pipe never fills.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = lines_tx.try_send(line);
-            }
-        });
-        let mut running = Self {
-            child,
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            dir,
-        };
-        let line = lines.recv_timeout(START_DEADLINE).unwrap_or_else(|e| {
-            panic!(
-                "strangler printed no address ({e}); stderr:\n{}",
-                running.stderr()
-            )
-        });
-        let addr = line
-            .split_once("proxy on http://")
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
-        running.addr = addr;
-        running
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
-    }
-
-    /// Sends SIGTERM to the process (with `kill(1)`: this workspace forbids `unsafe`).
-    fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
-    }
-
-    /// Waits for the process to exit, up to [`EXIT_DEADLINE`].
-    async fn exited(&mut self) -> ExitStatus {
-        let child = &mut self.child;
-        eventually("strangler to exit", EXIT_DEADLINE, || {
-            let status = child.try_wait().unwrap();
-            async move { status }
-        })
-        .await
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// A routes.toml sending everything to `legacy_url`, with `listen_extra` in `[listen]` and
 /// `upstream_extra` in `[upstreams.legacy]`.
@@ -136,7 +43,7 @@ async fn assert_refused(addr: SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_the_in_flight_request_finish() {
     let slow = fake::start(Behaviour::SlowOk(1500)).await;
-    let mut proxy = Running::start(&config(&slow.url(), "shutdown_grace = \"10s\"", ""));
+    let mut proxy = Running::start_with(&config(&slow.url(), "shutdown_grace = \"10s\"", ""));
     let request = tokio::spawn(raw_client().get(format!("{}/slow", proxy.url())).send());
     eventually(
         "the request to reach the upstream",
@@ -145,7 +52,7 @@ async fn sigterm_lets_the_in_flight_request_finish() {
     )
     .await;
 
-    proxy.terminate();
+    proxy.signal("TERM");
     let response = request
         .await
         .unwrap()
@@ -153,13 +60,13 @@ async fn sigterm_lets_the_in_flight_request_finish() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "slow");
 
-    let status = proxy.exited().await;
+    let status = proxy.exited(EXIT_DEADLINE).await;
     assert!(
         status.success(),
         "strangler exited with {status}; stderr:\n{}",
         proxy.stderr()
     );
-    assert_refused(proxy.addr).await;
+    assert_refused(proxy.addr()).await;
     assert_eq!(slow.count(), 1);
 }
 
@@ -168,7 +75,7 @@ async fn idle_keep_alive_connections_do_not_hold_shutdown() {
     let quick = fake::start(Behaviour::SlowOk(0)).await;
     // A grace period far beyond the exit deadline: only closing idle connections at once lets
     // the process exit in time.
-    let mut proxy = Running::start(&config(&quick.url(), "shutdown_grace = \"120s\"", ""));
+    let mut proxy = Running::start_with(&config(&quick.url(), "shutdown_grace = \"120s\"", ""));
     let client = raw_client();
     for _ in 0..3 {
         let response = client
@@ -179,21 +86,21 @@ async fn idle_keep_alive_connections_do_not_hold_shutdown() {
         assert_eq!(response.text().await.unwrap(), "slow");
     }
     // `client` keeps its pooled connection open (idle) across the shutdown.
-    proxy.terminate();
-    let status = proxy.exited().await;
+    proxy.signal("TERM");
+    let status = proxy.exited(EXIT_DEADLINE).await;
     assert!(
         status.success(),
         "strangler exited with {status}; stderr:\n{}",
         proxy.stderr()
     );
-    assert_refused(proxy.addr).await;
+    assert_refused(proxy.addr()).await;
     drop(client);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_outliving_the_grace_period_is_cut_and_the_process_exits() {
     let hang = fake::start(Behaviour::Hang).await;
-    let mut proxy = Running::start(&config(
+    let mut proxy = Running::start_with(&config(
         &hang.url(),
         "shutdown_grace = \"300ms\"",
         "response_timeout = \"120s\"",
@@ -206,8 +113,8 @@ async fn a_request_outliving_the_grace_period_is_cut_and_the_process_exits() {
     )
     .await;
 
-    proxy.terminate();
-    let status = proxy.exited().await;
+    proxy.signal("TERM");
+    let status = proxy.exited(EXIT_DEADLINE).await;
     assert!(
         status.success(),
         "strangler exited with {status}; stderr:\n{}",
@@ -221,20 +128,16 @@ async fn a_request_outliving_the_grace_period_is_cut_and_the_process_exits() {
         outcome.is_err(),
         "the cut request got an answer: {outcome:?}"
     );
-    assert_refused(proxy.addr).await;
+    assert_refused(proxy.addr()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_right_after_start_reloads_instead_of_killing() {
     let quick = fake::start(Behaviour::SlowOk(0)).await;
-    let mut proxy = Running::start(&config(&quick.url(), "", ""));
+    let mut proxy = Running::start_with(&config(&quick.url(), "", ""));
     // The address is printed, so the process is up: SIGHUP now means "reload", whose
     // default action (terminate) must already be replaced.
-    let status = Command::new("kill")
-        .args(["-HUP", &proxy.child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
+    proxy.signal("HUP");
     let response = raw_client()
         .get(format!("{}/after-hup", proxy.url()))
         .send()
@@ -246,13 +149,10 @@ async fn sighup_right_after_start_reloads_instead_of_killing() {
             )
         });
     assert_eq!(response.text().await.unwrap(), "slow");
-    assert!(
-        proxy.child.try_wait().unwrap().is_none(),
-        "the proxy exited after SIGHUP"
-    );
+    assert!(proxy.is_running(), "the proxy exited after SIGHUP");
 
-    proxy.terminate();
-    let status = proxy.exited().await;
+    proxy.signal("TERM");
+    let status = proxy.exited(EXIT_DEADLINE).await;
     assert!(
         status.success(),
         "strangler exited with {status}; stderr:\n{}",
