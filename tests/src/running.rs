@@ -34,18 +34,24 @@ impl Running {
     /// Runs `strangler run --config CONFIG`; returns once it printed its addresses (it binds
     /// before printing).
     pub fn start(config: &Path) -> Self {
+        Self::start_logging(config, "info")
+    }
+
+    /// [`Running::start`] with `RUST_LOG=log` (e.g. `"debug"`).
+    pub fn start_logging(config: &Path, log: &str) -> Self {
         let stderr = config.with_file_name("stderr.log");
         // Appended to: a restarted process on the same config keeps the first one's log.
-        let log = std::fs::File::options()
+        let output = std::fs::File::options()
             .create(true)
             .append(true)
             .open(&stderr)
             .unwrap();
         let mut child = Command::new(strangler_bin())
             .args(["run", "--config", config.to_str().unwrap()])
+            .env("RUST_LOG", log)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(log)
+            .stderr(output)
             .spawn()
             .expect("spawn strangler run");
         let stdout = child.stdout.take().unwrap();
@@ -88,6 +94,11 @@ impl Running {
     /// The proxy's client listener, as the process printed it.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The admin listener, as the process printed it.
+    pub fn admin(&self) -> SocketAddr {
+        self.admin
     }
 
     /// `http://` and the client listener.

@@ -15,9 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::convert::Infallible;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -32,8 +30,9 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
 use system_tests::fake::{self, Behaviour};
+use system_tests::running::Running;
 use system_tests::wait::{eventually, until};
-use system_tests::{Proxy, named, raw_client, routes_toml, strangler_bin};
+use system_tests::{Proxy, named, raw_client, routes_toml};
 
 /// Bound for "does not hang", far below any timeout that would otherwise fire.
 const NO_HANG: Duration = Duration::from_secs(20);
@@ -247,51 +246,13 @@ shadow = {{ baseline = 0.0 }}
     proxy.stop().await;
 }
 
-/// A `strangler run` process; killed (by its PID) if the test ends before it exits.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 /// Starts `strangler run` on `config` in `dir` with `RUST_LOG=log`; returns it, its client
 /// address and its admin address.
 fn run(dir: &std::path::Path, config: &str, log: &str) -> (Running, SocketAddr, SocketAddr) {
     let path = dir.join("routes.toml");
     std::fs::write(&path, config).unwrap();
-    let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
-    let mut child = Command::new(strangler_bin())
-        .args(["run", "--config", path.to_str().unwrap()])
-        .env("RUST_LOG", log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .expect("spawn strangler run");
-    let stdout = child.stdout.take().unwrap();
-    let running = Running(child);
-    let (lines_tx, lines) = std::sync::mpsc::sync_channel(16);
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.try_send(line);
-        }
-    });
-    let line = lines
-        .recv_timeout(Duration::from_secs(30))
-        .expect("strangler printed no address");
-    let address_after = |label: &str| -> SocketAddr {
-        line.split_once(label)
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("no {label:?} in the first line: {line:?}"))
-    };
-    let addr = address_after("proxy on http://");
-    let admin = address_after("admin on http://");
+    let running = Running::start_logging(&path, log);
+    let (addr, admin) = (running.addr(), running.admin());
     (running, addr, admin)
 }
 
@@ -318,11 +279,7 @@ async fn sigterm_under_load_lets_every_in_flight_request_finish() {
     })
     .await;
 
-    let status = Command::new("kill")
-        .args(["-TERM", &proxy.0.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -TERM failed");
+    proxy.signal("TERM");
 
     for (i, request) in in_flight.into_iter().enumerate() {
         let answer = request.await.unwrap();
@@ -333,12 +290,7 @@ async fn sigterm_under_load_lets_every_in_flight_request_finish() {
             stderr()
         );
     }
-    let child = &mut proxy.0;
-    let exit = eventually("strangler to exit", NO_HANG, || {
-        let status = child.try_wait().unwrap();
-        async move { status }
-    })
-    .await;
+    let exit = proxy.exited(NO_HANG).await;
     assert!(exit.success(), "exited with {exit}; stderr:\n{}", stderr());
     assert_eq!(slow.count(), IN_FLIGHT, "no request was sent twice");
 }
@@ -428,17 +380,8 @@ extracted = "candidate"
     .await;
     assert!(answer.starts_with(b"HTTP/1.1 400 "), "{answer:?}");
 
-    let status = Command::new("kill")
-        .args(["-TERM", &proxy.0.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -TERM failed");
-    let child = &mut proxy.0;
-    let exit = eventually("strangler to exit", NO_HANG, || {
-        let status = child.try_wait().unwrap();
-        async move { status }
-    })
-    .await;
+    proxy.signal("TERM");
+    let exit = proxy.exited(NO_HANG).await;
     assert!(exit.success(), "exited with {exit}; stderr:\n{}", stderr());
     let log = stderr();
     assert!(
