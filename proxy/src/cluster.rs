@@ -17,10 +17,17 @@
 //! once locally and is written to the bucket when NATS is back. Nothing here is on the data
 //! path: requests only ever read the installed snapshot.
 //!
-//! Not built yet: fleet-wide evidence, leader election, which instances applied which
-//! revision. They get their own key prefixes in the same bucket (or their own bucket).
+//! Promotion evidence is pooled over the fleet (`evidence`: each instance publishes its
+//! counters per window to `<bucket>-evidence`, the gates judge the sum), and one instance,
+//! the holder of the lease in `<bucket>-leader` (`lease`), is the only one that promotes or
+//! rolls back; its decisions carry the revision they were judged on, so a stale one is
+//! refused by the compare-and-set rather than taken twice.
+//!
+//! Not built yet: which instances applied which revision, `strangler cluster export`.
 
+mod evidence;
 mod kv;
+mod lease;
 mod modes;
 mod offline;
 mod watch;
@@ -34,11 +41,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use kv::{Bucket, ModeRecord, Unreachable, key_route, route_key};
+
 pub use offline::COPY as OFFLINE_COPY;
 
 use crate::config::{ClusterConfig, RouteMode};
 use crate::events::exchange::Cause;
 use crate::rollout::{Flip, Stage};
+use evidence::Report;
+use lease::Lease;
 
 /// A route's mode as this instance applies it, with the bucket revision it came from
 /// (0: not in the bucket yet — the file's mode, or a kill switch waiting for NATS).
@@ -60,6 +70,10 @@ impl Applied {
             mode: self.mode,
             percent: self.percent,
         }
+    }
+    /// Whether a table serving `stage` serves this (a percent only matters in canary).
+    pub fn serves(&self, stage: Stage) -> bool {
+        self.mode == stage.mode && (self.mode != RouteMode::Canary || self.percent == stage.percent)
     }
 }
 
@@ -121,6 +135,12 @@ pub struct Fleet {
     received: AtomicU64,
     /// Whether this is a running instance (keeps the on-disk copy) or the command line.
     keeps_copy: bool,
+    /// This instance's side of the leader lease.
+    lease: Mutex<Lease>,
+    /// This instance's latest counters by route, published every evidence window.
+    local: Mutex<BTreeMap<String, Report>>,
+    /// The fleet's reports by key, as watched.
+    heard: Mutex<evidence::Heard>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -159,6 +179,11 @@ impl Fleet {
             .map(|(_, cause)| cause.clone())
     }
 
+    /// The mode applied to `route`, with its revision.
+    pub fn applied_to(&self, route: &str) -> Option<Applied> {
+        lock(&self.modes).get(route).copied()
+    }
+
     /// The modes applied, by route.
     pub fn applied(&self) -> BTreeMap<String, Applied> {
         lock(&self.modes).clone()
@@ -177,6 +202,9 @@ impl Fleet {
             "kill_switch_pending": lock(&self.pending_kill).is_some(),
             "conflicts": self.conflicts.load(Ordering::Relaxed),
             "changes_received": self.received.load(Ordering::Relaxed),
+            "leader": self.leader(),
+            "is_leader": self.is_leader(),
+            "evidence_from": self.heard_instances(),
         })
     }
 
@@ -216,6 +244,13 @@ impl Fleet {
             "Mode changes received from the bucket and applied.",
             "counter",
             self.received.load(Ordering::Relaxed),
+        );
+        gauge(
+            out,
+            "strangler_cluster_leader",
+            "1 on the instance that holds the fleet's leader lease: it alone promotes and rolls back.",
+            "gauge",
+            u64::from(self.is_leader()),
         );
         let _ = writeln!(
             out,

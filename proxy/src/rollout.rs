@@ -19,7 +19,7 @@ mod write;
 pub use auto::{GateView, Gates};
 pub(crate) use edit::plan;
 pub use edit::{Flip, FlipError, Target, edit, flip_file};
-pub use evidence::{Evidence, Figures, Side};
+pub use evidence::{Counts, Evidence, Figures, Side};
 pub use gate::{Decision, decide, next_stage};
 pub use journal::Change;
 pub use lifecycle::{Stage, TransitionError};

@@ -136,6 +136,8 @@ async fn start_with(path: PathBuf, mut snapshot: reload::Snapshot) -> Result<Han
     let reloader = Arc::new(reloader);
     let mut tasks = JoinSet::new();
     if let Some(fleet) = fleet {
+        tasks.spawn(fleet.clone().run_lease(shutdown.clone()));
+        tasks.spawn(fleet.clone().run_evidence(shutdown.clone()));
         tasks.spawn(fleet.run(reloader.clone(), shutdown.clone()));
     }
 

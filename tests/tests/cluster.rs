@@ -2,12 +2,16 @@
 //! bucket on the shared NATS server (each test its own bucket, deleted at the end). A flip
 //! through one instance reaches all; concurrent flips resolve by compare-and-set; a
 //! restarted instance takes the fleet's modes over its file's; without NATS an instance
-//! starts from its on-disk copy, refuses flips and still takes the kill switch.
+//! starts from its on-disk copy, refuses flips and still takes the kill switch. Second part
+//! (`decide`): promotion on the fleet's pooled evidence, and one leader deciding, handing
+//! over when it dies.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "cluster/cli.rs"]
 mod cli;
+#[path = "cluster/decide.rs"]
+mod decide;
 #[path = "cluster/fleet.rs"]
 mod fleet;
 

@@ -1,7 +1,7 @@
 //! The fleet's JetStream key-value bucket: opening (or creating) it, and the codec of what
 //! it holds. One key per route, `modes.<route id>`, whose value is a [`ModeRecord`] in JSON
-//! and whose KV revision is the route's version. Other prefixes are left free for the later
-//! parts of the fleet (per-instance evidence, the leader lease).
+//! and whose KV revision is the route's version. The leader lease and per-instance evidence
+//! live in buckets of their own beside it ([`Bucket::aux`]), whose `max_age` expires them.
 
 use std::time::Duration;
 
@@ -193,6 +193,49 @@ impl Bucket {
             Err(e) => return Err(e),
         };
         Ok(Self { client, store })
+    }
+
+    /// Opens (or creates) the bucket `name` beside the modes' for state that must not
+    /// outlive `max_age`: one value per key, each gone `max_age` after it was last written
+    /// (NATS 2.9 has no per-key TTL; a bucket-wide age does the same for keys that are
+    /// rewritten while alive: the leader lease, per-instance evidence).
+    pub async fn aux(
+        &self,
+        name: &str,
+        max_age: Duration,
+        description: &str,
+    ) -> Result<kv::Store, Unreachable> {
+        let js = jetstream::ContextBuilder::new()
+            .timeout(TIMEOUT)
+            .build(self.client.clone());
+        if let Ok(Ok(store)) = bounded(js.get_key_value(name)).await {
+            return Ok(store);
+        }
+        let config = stream::Config {
+            name: format!("KV_{name}"),
+            description: Some(description.to_owned()),
+            subjects: vec![format!("$KV.{name}.>")],
+            max_messages_per_subject: 1,
+            max_age,
+            // JetStream wants the duplicate window within max_age.
+            duplicate_window: max_age,
+            max_bytes: -1,
+            max_message_size: -1,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
+            num_replicas: 1,
+            ..Default::default()
+        };
+        match bounded(js.get_or_create_stream(config)).await? {
+            Ok(_) => bounded(js.get_key_value(name))
+                .await?
+                .map_err(|e| Unreachable(format!("cannot open the KV bucket `{name}`: {e}"))),
+            Err(e) => Err(Unreachable(format!(
+                "cannot create the KV bucket `{name}`: {e}; is JetStream enabled (nats-server -js)?"
+            ))),
+        }
     }
 
     /// Whether the connection is up now.

@@ -77,6 +77,9 @@ impl Fleet {
             conflicts: AtomicU64::new(0),
             received: AtomicU64::new(0),
             keeps_copy: true,
+            lease: Mutex::new(Default::default()),
+            local: Mutex::new(BTreeMap::new()),
+            heard: Mutex::new(BTreeMap::new()),
         });
         let joined = match error {
             None => fleet.catch_up(config.raw()).await,
@@ -172,6 +175,9 @@ impl Fleet {
             conflicts: AtomicU64::new(0),
             received: AtomicU64::new(0),
             keeps_copy: false,
+            lease: Mutex::new(Default::default()),
+            local: Mutex::new(BTreeMap::new()),
+            heard: Mutex::new(BTreeMap::new()),
         }))
     }
 

@@ -253,6 +253,8 @@ static CLUSTER: Shape = Shape::Table(&[
     opt("url", &STR),
     opt("bucket", &STR),
     opt("instance", &STR),
+    opt("evidence_window", &DURATION),
+    opt("lease_ttl", &DURATION),
 ]);
 static ROOT_FIELDS: &[Field] = &[
     req("default_upstream", &STR, "default_upstream = \"legacy\""),

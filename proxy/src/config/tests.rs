@@ -262,6 +262,8 @@ fn shape_knows_every_schema_key() {
             url: "nats://127.0.0.1:4222".into(),
             bucket: "b".into(),
             instance: Some("edge-1".into()),
+            evidence_window: std::time::Duration::from_secs(5),
+            lease_ttl: std::time::Duration::from_secs(6),
         }),
     };
     let text = toml::to_string(&raw).unwrap();

@@ -3,6 +3,10 @@
 //! shadow — by writing through the same checked flip a person would use ([`super::write`]:
 //! routes.toml, or the fleet's bucket with compare-and-set in cluster mode), so every
 //! decision is in the audit journal and on the bus.
+//!
+//! In cluster mode every instance still tracks its own evidence, but the gates judge the sum
+//! over the fleet ([`crate::cluster`]: each instance publishes its counters), and only the
+//! fleet's leader acts, with the revision it judged on, so a decision is taken once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -43,6 +47,9 @@ pub struct GateView {
     pub figures: Figures,
     /// The latest decision, with what is missing for the next step.
     pub decision: Decision,
+    /// Cluster mode: the instances whose evidence the figures add up.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pooled_from: Vec<String>,
 }
 
 impl Gates {
@@ -83,6 +90,10 @@ pub async fn run(shared: Arc<Shared>, reloader: Arc<Reloader>, shutdown: Cancell
             .evidence
             .retain(|id| routes.iter().any(|r| &*r.id == id));
         seen.retain(|id, _| routes.iter().any(|r| r.id == *id));
+        let fleet = reloader.fleet();
+        if let Some(fleet) = fleet {
+            fleet.retain_evidence(|id| routes.iter().any(|r| &*r.id == id));
+        }
         for route in routes {
             let stage = Stage {
                 mode: route.mode,
@@ -95,43 +106,75 @@ pub async fn run(shared: Arc<Shared>, reloader: Arc<Reloader>, shutdown: Cancell
             }
             let promote = route.promote.clone().unwrap_or_default();
             let rollback = route.rollback.clone().unwrap_or_default();
-            let figures = gates
+            let local = gates
                 .evidence
-                .figures(&route.id, promote.window)
+                .counts(&route.id, promote.window)
                 .unwrap_or_default();
+            // Cluster mode: the fleet's sum on the revision being served, and only the
+            // leader acts, and only once the table serves what the bucket says.
+            let (counts, pooled_from, acts, revision) = match fleet {
+                Some(fleet) => {
+                    let applied = fleet.applied_to(&route.id);
+                    let revision = applied.map_or(0, |a| a.revision);
+                    let (counts, from) = fleet.pooled(&route.id, revision, local);
+                    let current = applied.is_none_or(|a| a.serves(stage));
+                    let acts = fleet.is_leader() && current;
+                    (counts, from, acts, Some(revision).filter(|r| *r > 0))
+                }
+                None => (local, Vec::new(), true, None),
+            };
+            let figures = counts.figures();
             let decision = decide(stage, &figures, &promote, &rollback);
             let view = GateView {
                 stage: stage.to_string(),
                 auto: promote.auto,
                 figures,
                 decision: decision.clone(),
+                pooled_from,
             };
             gates
                 .judged
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .insert(route.id.to_string(), view);
-            if promote.auto {
-                act(
-                    &shared, &reloader, route, stage, decision, &figures, &promote, &rollback,
-                )
-                .await;
+            if promote.auto && acts {
+                let judged = Judged {
+                    stage,
+                    revision,
+                    figures: &figures,
+                    promote: &promote,
+                    rollback: &rollback,
+                };
+                act(&shared, &reloader, route, decision, judged).await;
             }
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a decision was judged on.
+struct Judged<'a> {
+    stage: Stage,
+    /// Cluster mode: the route's revision in the bucket.
+    revision: Option<u64>,
+    figures: &'a Figures,
+    promote: &'a PromoteConfig,
+    rollback: &'a RollbackConfig,
+}
+
 async fn act(
     shared: &Shared,
     reloader: &Reloader,
     route: &Route,
-    stage: Stage,
     decision: Decision,
-    figures: &Figures,
-    promote: &PromoteConfig,
-    rollback: &RollbackConfig,
+    judged: Judged<'_>,
 ) {
+    let Judged {
+        stage,
+        revision,
+        figures,
+        promote,
+        rollback,
+    } = judged;
     let (to, because, kind) = match decision {
         Decision::Hold { .. } => return,
         Decision::Promote { to, because } => (to, because, types::ROLLOUT_PROMOTED),
@@ -148,7 +191,7 @@ async fn act(
         correlation: Some(correlation.clone()),
         // Cluster mode: the decision carries the revision it was judged on, so a decision
         // made on a stage someone else has moved since is refused, not applied twice.
-        revision: reloader.fleet().and_then(|f| f.revision(&route.id)),
+        revision,
     };
     match super::write(reloader, flip).await {
         Ok(_) => {

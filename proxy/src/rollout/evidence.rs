@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 /// Width of one bucket.
@@ -136,33 +136,136 @@ impl Window {
         &mut self.buckets[last]
     }
 
-    fn figures(&self, window: Duration) -> Figures {
+    fn counts(&self, window: Duration) -> Counts {
         let elapsed = self.started.elapsed();
         let now = (elapsed.as_secs_f64() / BUCKET.as_secs_f64()) as u64;
         let span = (window.as_secs_f64() / BUCKET.as_secs_f64())
             .ceil()
             .max(1.0) as u64;
-        let mut f = Figures {
+        let mut c = Counts {
             span_secs: elapsed.min(window).as_secs_f64(),
-            ..Figures::default()
+            ..Counts::default()
         };
-        let mut legacy = [0u64; BINS];
-        let mut candidate = [0u64; BINS];
         for b in self.buckets.iter().filter(|b| b.index + span > now) {
-            f.samples += b.samples;
-            f.regressions += b.regressions;
-            f.legacy_requests += b.legacy_requests;
-            f.legacy_errors += b.legacy_errors;
-            f.candidate_requests += b.candidate_requests;
-            f.candidate_errors += b.candidate_errors;
+            c.samples += b.samples;
+            c.regressions += b.regressions;
+            c.legacy_requests += b.legacy_requests;
+            c.legacy_errors += b.legacy_errors;
+            c.candidate_requests += b.candidate_requests;
+            c.candidate_errors += b.candidate_errors;
             for i in 0..BINS {
-                legacy[i] += u64::from(b.legacy_latency[i]);
-                candidate[i] += u64::from(b.candidate_latency[i]);
+                c.legacy_latency[i] += u64::from(b.legacy_latency[i]);
+                c.candidate_latency[i] += u64::from(b.candidate_latency[i]);
             }
         }
-        f.legacy_p99_ms = p99(&legacy);
-        f.candidate_p99_ms = p99(&candidate);
-        f
+        c
+    }
+}
+
+/// The raw counters behind [`Figures`], over a window: unlike figures they add up, so a
+/// fleet's instances can publish theirs and the decider can sum them (cluster mode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    /// Shadow comparisons finished.
+    pub samples: u64,
+    /// Regressions among them.
+    pub regressions: u64,
+    /// Requests legacy answered.
+    pub legacy_requests: u64,
+    /// Of those, 5xx or proxy errors.
+    pub legacy_errors: u64,
+    /// Requests the candidate answered or was asked.
+    pub candidate_requests: u64,
+    /// Of those, 5xx, timeouts and connection failures.
+    pub candidate_errors: u64,
+    /// Legacy time-to-head histogram (sparse `[bin, count]` pairs when serialized).
+    #[serde(with = "sparse")]
+    pub legacy_latency: [u64; BINS],
+    /// Candidate time-to-head histogram.
+    #[serde(with = "sparse")]
+    pub candidate_latency: [u64; BINS],
+    /// How long they have been collected, capped by the window.
+    pub span_secs: f64,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Self {
+            samples: 0,
+            regressions: 0,
+            legacy_requests: 0,
+            legacy_errors: 0,
+            candidate_requests: 0,
+            candidate_errors: 0,
+            legacy_latency: [0; BINS],
+            candidate_latency: [0; BINS],
+            span_secs: 0.0,
+        }
+    }
+}
+
+impl Counts {
+    /// Adds `other`'s counters; the span is the longest of the two (the evidence of a
+    /// fleet has been collected as long as its longest-collecting instance).
+    pub fn add(&mut self, other: &Counts) {
+        self.samples += other.samples;
+        self.regressions += other.regressions;
+        self.legacy_requests += other.legacy_requests;
+        self.legacy_errors += other.legacy_errors;
+        self.candidate_requests += other.candidate_requests;
+        self.candidate_errors += other.candidate_errors;
+        for i in 0..BINS {
+            self.legacy_latency[i] += other.legacy_latency[i];
+            self.candidate_latency[i] += other.candidate_latency[i];
+        }
+        self.span_secs = self.span_secs.max(other.span_secs);
+    }
+
+    /// The figures a gate judges.
+    pub fn figures(&self) -> Figures {
+        Figures {
+            samples: self.samples,
+            regressions: self.regressions,
+            legacy_requests: self.legacy_requests,
+            legacy_errors: self.legacy_errors,
+            candidate_requests: self.candidate_requests,
+            candidate_errors: self.candidate_errors,
+            legacy_p99_ms: p99(&self.legacy_latency),
+            candidate_p99_ms: p99(&self.candidate_latency),
+            span_secs: self.span_secs,
+        }
+    }
+}
+
+/// A histogram as its non-empty bins, `[[bin, count], ...]`: a few dozen bytes per route
+/// instead of 96 numbers.
+mod sparse {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::BINS;
+
+    pub fn serialize<S: Serializer>(hist: &[u64; BINS], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            hist.iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| (i, *n)),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u64; BINS], D::Error> {
+        let pairs = Vec::<(usize, u64)>::deserialize(d)?;
+        let mut hist = [0; BINS];
+        for (i, n) in pairs {
+            let bin = hist.get_mut(i).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "latency bin {i} out of range (0 to {})",
+                    BINS - 1
+                ))
+            })?;
+            *bin += n;
+        }
+        Ok(hist)
     }
 }
 
@@ -256,7 +359,12 @@ impl Evidence {
 
     /// The figures of `route` over the last `window`.
     pub fn figures(&self, route: &str, window: Duration) -> Option<Figures> {
-        self.lock().get(route).map(|w| w.figures(window))
+        self.counts(route, window).map(|c| c.figures())
+    }
+
+    /// The counters of `route` over the last `window`, to add up with other instances'.
+    pub fn counts(&self, route: &str, window: Duration) -> Option<Counts> {
+        self.lock().get(route).map(|w| w.counts(window))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Window>> {
@@ -298,6 +406,31 @@ mod tests {
         let later = e.figures("api", Duration::from_secs(60)).unwrap();
         assert_eq!(later.samples, 0, "old buckets fall out of the window");
         assert!((later.span_secs - 60.0).abs() < 1e-9);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn counts_add_up_and_survive_the_wire() {
+        let e = Evidence::default();
+        let r: Arc<str> = Arc::from("api");
+        e.track(&r);
+        for i in 0..10 {
+            e.comparison("api", i == 0, Some((200, Duration::from_millis(5))));
+            e.exchange("api", Side::Legacy, 200, Duration::from_millis(4));
+        }
+        let one = e.counts("api", Duration::from_secs(60)).unwrap();
+        let wire = serde_json::to_string(&one).unwrap();
+        assert!(wire.len() < 400, "histograms travel sparse: {wire}");
+        let back: Counts = serde_json::from_str(&wire).unwrap();
+        assert_eq!(back, one);
+        let mut fleet = Counts::default();
+        for _ in 0..3 {
+            fleet.add(&back);
+        }
+        let f = fleet.figures();
+        assert_eq!((f.samples, f.regressions, f.legacy_requests), (30, 3, 30));
+        assert_eq!(f.candidate_p99_ms, one.figures().candidate_p99_ms);
+        let bad = wire.replace("\"legacy_latency\":[[", "\"legacy_latency\":[[500,1],[");
+        assert!(serde_json::from_str::<Counts>(&bad).is_err(), "{bad}");
     }
 
     #[test]

@@ -75,13 +75,14 @@ impl Instance {
 
     /// Writes the instance's files with the monolith at `legacy` and starts it.
     pub async fn start_with_legacy(nats: &str, bucket: &str, name: &str, legacy: &str) -> Self {
+        Self::start_with_routes(&routes_toml(nats, bucket, name, legacy)).await
+    }
+
+    /// Writes the instance's files with `routes` as its routes.toml and starts it.
+    pub async fn start_with_routes(routes: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::write(dir.path().join("token"), TOKEN).expect("write the token");
-        std::fs::write(
-            dir.path().join("routes.toml"),
-            routes_toml(nats, bucket, name, legacy),
-        )
-        .expect("write routes.toml");
+        std::fs::write(dir.path().join("routes.toml"), routes).expect("write routes.toml");
         let mut instance = Self { dir, handle: None };
         instance.restart().await;
         instance
@@ -98,6 +99,12 @@ impl Instance {
             .await
             .unwrap_or_else(|e| panic!("instance did not start: {e}"));
         self.handle = Some(handle);
+    }
+
+    /// Kills it abruptly: its tasks are aborted mid-flight, nothing is released (a crash, as
+    /// far as the fleet can tell).
+    pub fn crash(&mut self) {
+        drop(self.handle.take());
     }
 
     /// Stops it, keeping its files.
@@ -194,11 +201,20 @@ impl Instance {
     }
 }
 
-/// Deletes the bucket a test made.
+/// Deletes the bucket a test made, and the fleet's lease and evidence buckets beside it
+/// (absent when NATS was never reachable to the instances).
 pub async fn delete_bucket(nats: &str, bucket: &str) {
     let client = async_nats::connect(nats).await.expect("connect to NATS");
     let js = async_nats::jetstream::new(client);
     js.delete_key_value(bucket)
         .await
         .unwrap_or_else(|e| panic!("delete bucket {bucket}: {e}"));
+    for aux in ["leader", "evidence"] {
+        let name = format!("{bucket}-{aux}");
+        if js.get_key_value(&name).await.is_ok() {
+            js.delete_key_value(&name)
+                .await
+                .unwrap_or_else(|e| panic!("delete bucket {name}: {e}"));
+        }
+    }
 }

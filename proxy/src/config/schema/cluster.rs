@@ -1,6 +1,8 @@
 //! `[cluster]`: several strangler instances sharing route modes through a NATS JetStream
 //! key-value bucket. Absent (the default), an instance reads its modes from routes.toml alone.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// Where a fleet keeps its shared state.
@@ -28,6 +30,14 @@ pub struct ClusterConfig {
     /// This instance's name in the fleet (default: host name + `:` + listen port).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// How often each instance publishes its promotion evidence to the fleet (default 10 s);
+    /// an instance not heard from for three windows no longer counts.
+    #[serde(default = "default_evidence_window", with = "humantime_serde")]
+    pub evidence_window: Duration,
+    /// How long the leader's lease lasts without a refresh (default 10 s): the longest the
+    /// fleet goes without a decider when the leader dies.
+    #[serde(default = "default_lease_ttl", with = "humantime_serde")]
+    pub lease_ttl: Duration,
 }
 
 fn default_url() -> String {
@@ -36,4 +46,12 @@ fn default_url() -> String {
 
 fn default_bucket() -> String {
     "strangler".into()
+}
+
+fn default_evidence_window() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_lease_ttl() -> Duration {
+    Duration::from_secs(10)
 }

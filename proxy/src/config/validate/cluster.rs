@@ -1,8 +1,15 @@
 //! Checks of `[cluster]`: a NATS URL, a bucket name JetStream accepts, and an instance name
 //! that can stand in a KV key (later parts of the fleet key per-instance state by it).
 
+use std::time::Duration;
+
 use super::Checks;
 use crate::config::diagnostic::KeyPath;
+
+/// Shortest evidence window and lease TTL: below it the fleet spends its time on NATS.
+const MIN_PERIOD: Duration = Duration::from_secs(1);
+/// Longest: a dead leader or a silent instance would weigh on decisions for too long.
+const MAX_PERIOD: Duration = Duration::from_secs(600);
 
 /// Whether `name` is a valid JetStream KV bucket name (`[A-Za-z0-9_-]+`).
 fn bucket_name_ok(name: &str) -> bool {
@@ -49,6 +56,18 @@ impl Checks<'_> {
                 );
             }
         }
+        for (key, value) in [
+            ("evidence_window", cluster.evidence_window),
+            ("lease_ttl", cluster.lease_ttl),
+        ] {
+            if !(MIN_PERIOD..=MAX_PERIOD).contains(&value) {
+                self.push(
+                    path.key(key),
+                    format!("{value:?} is out of range"),
+                    "use 1s to 10m; the default 10s suits most fleets",
+                );
+            }
+        }
     }
 }
 
@@ -81,6 +100,26 @@ mod tests {
         assert_eq!(cluster.url, "nats://127.0.0.1:4222");
         assert_eq!(cluster.bucket, "strangler");
         assert_eq!(cluster.instance, None);
+        assert_eq!(cluster.evidence_window, std::time::Duration::from_secs(10));
+        assert_eq!(cluster.lease_ttl, std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn windows_are_durations_in_range() {
+        let config = from_toml_str(
+            &format!(
+                "{HEAD}[cluster]\nkind = \"nats\"\nevidence_window = \"2s\"\nlease_ttl = \"3s\"\n"
+            ),
+            "t.toml",
+        )
+        .expect("valid");
+        let cluster = config.raw().cluster.clone().expect("cluster");
+        assert_eq!(cluster.evidence_window, std::time::Duration::from_secs(2));
+        assert_eq!(cluster.lease_ttl, std::time::Duration::from_secs(3));
+        let errs = errors("kind = \"nats\"\nevidence_window = \"100ms\"\nlease_ttl = \"1h\"\n");
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].contains("cluster.evidence_window"), "{errs:?}");
+        assert!(errs[1].contains("cluster.lease_ttl"), "{errs:?}");
     }
 
     #[test]
