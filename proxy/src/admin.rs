@@ -169,8 +169,10 @@ async fn ready(Extract(state): Extract<State>) -> Json<Value> {
 }
 
 /// A route as the API shows it; `revision` is its version in the fleet's bucket (cluster
-/// mode; `null` otherwise or before it reached the bucket).
-fn route_json(route: &Route, gates: &Gates, revision: Option<u64>) -> Value {
+/// mode; `null` otherwise or before it reached the bucket) and `applied_by` the live
+/// instances serving that revision.
+fn route_json(route: &Route, gates: &Gates, revision: Option<(u64, Vec<String>)>) -> Value {
+    let (revision, applied_by) = revision.unzip();
     json!({
         "id": &*route.id,
         "mode": route.mode.as_str(),
@@ -180,12 +182,16 @@ fn route_json(route: &Route, gates: &Gates, revision: Option<u64>) -> Value {
         "canary_percent": route.canary.as_ref().map(|c| c.percent),
         "gate": gates.view(&route.id),
         "revision": revision,
+        "applied_by": applied_by,
     })
 }
 
-/// `route`'s revision in the fleet's bucket, in cluster mode.
-fn revision(state: &State, route: &str) -> Option<u64> {
-    state.reloader.fleet().and_then(|f| f.revision(route))
+/// `route`'s revision in the fleet's bucket and the instances that applied it, in cluster
+/// mode.
+fn revision(state: &State, route: &str) -> Option<(u64, Vec<String>)> {
+    let fleet = state.reloader.fleet()?;
+    let revision = fleet.revision(route)?;
+    Some((revision, fleet.applied_by(route, revision)))
 }
 
 async fn list_routes(Extract(state): Extract<State>) -> Json<Value> {

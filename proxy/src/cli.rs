@@ -1,10 +1,11 @@
 //! The `strangler` command line: `run`, `check`, `routes`, `flip`, `diffs`, `replay`,
-//! `events tail|replay`.
+//! `events tail|replay`, `cluster export`.
 //!
 //! Every subcommand takes `--config PATH` (default `./routes.toml`). Errors are for people:
 //! what was wrong, where, and what to do; the exit code is 0 on success, 1 otherwise.
 
 mod admin_api;
+mod cluster;
 mod diffs;
 mod events;
 mod flip;
@@ -127,6 +128,12 @@ pub enum Command {
         #[command(subcommand)]
         command: events::EventsCommand,
     },
+    /// Work with a fleet (`[cluster]`): `export` prints routes.toml with the fleet's modes.
+    Cluster {
+        /// What to do.
+        #[command(subcommand)]
+        command: cluster::ClusterCommand,
+    },
 }
 
 /// Log output format.
@@ -170,6 +177,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run { config, log_format } => run(&config, log_format).await,
         Command::Events { command } => events::run(command).await,
+        Command::Cluster { command } => cluster::run(command).await,
         Command::Check { file, config } => Ok(check(file.as_deref().unwrap_or(&config))),
         Command::Routes {
             config,
@@ -420,21 +428,29 @@ async fn routes(
     let (snapshot, fleet) = cluster_view(path, snapshot).await?;
     let table = &snapshot.table;
     let Some(explain) = explain else {
+        if let Some(fleet) = &fleet {
+            if let Err(e) = fleet.read_members().await {
+                eprintln!("strangler: {e}; the APPLIED column shows no instance");
+            }
+        }
+        let live = fleet.as_ref().map_or(0, |f| f.members().len());
         println!(
-            "{:<20} {:<12} {:<32} {:<12} {:<12} REVISION",
-            "ROUTE", "MODE", "PATH", "LEGACY", "EXTRACTED"
+            "{:<20} {:<12} {:<32} {:<12} {:<12} {:<9} APPLIED",
+            "ROUTE", "MODE", "PATH", "LEGACY", "EXTRACTED", "REVISION"
         );
         for route in table.routes() {
             let mode = match (&route.mode, &route.canary) {
                 (RouteMode::Canary, Some(c)) => format!("canary {}%", c.percent),
                 (mode, _) => mode.to_string(),
             };
-            let revision = fleet
-                .as_ref()
-                .and_then(|f| f.revision(&route.id))
-                .map_or_else(|| "-".to_owned(), |r| r.to_string());
+            let revision = fleet.as_ref().and_then(|f| f.revision(&route.id));
+            let applied = match (&fleet, revision) {
+                (Some(f), Some(r)) => format!("{}/{live}", f.applied_by(&route.id, r).len()),
+                _ => "-".to_owned(),
+            };
+            let revision = revision.map_or_else(|| "-".to_owned(), |r| r.to_string());
             println!(
-                "{:<20} {:<12} {:<32} {:<12} {:<12} {revision}",
+                "{:<20} {:<12} {:<32} {:<12} {:<12} {revision:<9} {applied}",
                 route.id,
                 mode,
                 route.pattern,
@@ -444,7 +460,7 @@ async fn routes(
         }
         if let Some(fleet) = &fleet {
             println!(
-                "(modes from bucket `{}`; applied-by-which-instance is not shown yet)",
+                "(modes from bucket `{}`; APPLIED: live instances serving that revision)",
                 fleet.bucket_name()
             );
         }

@@ -23,9 +23,13 @@
 //! rolls back; its decisions carry the revision they were judged on, so a stale one is
 //! refused by the compare-and-set rather than taken twice.
 //!
-//! Not built yet: which instances applied which revision, `strangler cluster export`.
+//! Each instance also says which revision of each route it applied (`instances`: a record per
+//! instance in `<bucket>-instances`, written on every apply and every evidence window, gone
+//! three windows after its instance stopped), so the admin API, `strangler routes` and the
+//! dashboard show who applied a route's current revision.
 
 mod evidence;
+mod instances;
 mod kv;
 mod lease;
 mod modes;
@@ -40,6 +44,7 @@ use std::sync::{Mutex, PoisonError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use instances::Member;
 pub use kv::{Bucket, ModeRecord, Unreachable, key_route, route_key};
 
 pub use offline::COPY as OFFLINE_COPY;
@@ -141,6 +146,10 @@ pub struct Fleet {
     local: Mutex<BTreeMap<String, Report>>,
     /// The fleet's reports by key, as watched.
     heard: Mutex<evidence::Heard>,
+    /// What each instance applied, by key, as watched.
+    members: Mutex<BTreeMap<String, Member>>,
+    /// Signalled on every apply, so this instance's record is written at once.
+    applied_notice: tokio::sync::Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -205,6 +214,7 @@ impl Fleet {
             "leader": self.leader(),
             "is_leader": self.is_leader(),
             "evidence_from": self.heard_instances(),
+            "instances": self.members_json(),
         })
     }
 
@@ -252,15 +262,38 @@ impl Fleet {
             "gauge",
             u64::from(self.is_leader()),
         );
+        let members = self.members();
+        gauge(
+            out,
+            "strangler_cluster_instances",
+            "Instances of the fleet heard from within three evidence windows, this one included.",
+            "gauge",
+            members.len() as u64,
+        );
+        let modes = self.applied();
         let _ = writeln!(
             out,
             "# HELP strangler_cluster_route_revision The bucket revision of each route's applied mode.\n# TYPE strangler_cluster_route_revision gauge"
         );
-        for (route, applied) in lock(&self.modes).iter() {
+        for (route, applied) in &modes {
             let _ = writeln!(
                 out,
                 "strangler_cluster_route_revision{{instance=\"{instance}\",route=\"{route}\"}} {}",
                 applied.revision
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP strangler_cluster_route_applied_instances Instances serving the revision of each route this instance applies.\n# TYPE strangler_cluster_route_applied_instances gauge"
+        );
+        for (route, applied) in &modes {
+            let count = members
+                .values()
+                .filter(|m| m.routes.get(route) == Some(&applied.revision))
+                .count();
+            let _ = writeln!(
+                out,
+                "strangler_cluster_route_applied_instances{{instance=\"{instance}\",route=\"{route}\"}} {count}"
             );
         }
     }

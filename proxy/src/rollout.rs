@@ -18,7 +18,7 @@ mod write;
 
 pub use auto::{GateView, Gates};
 pub(crate) use edit::plan;
-pub use edit::{Flip, FlipError, Target, edit, flip_file};
+pub use edit::{Flip, FlipError, Target, edit, flip_file, set_stages};
 pub use evidence::{Counts, Evidence, Figures, Side};
 pub use gate::{Decision, decide, next_stage};
 pub use journal::Change;

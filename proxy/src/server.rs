@@ -138,6 +138,7 @@ async fn start_with(path: PathBuf, mut snapshot: reload::Snapshot) -> Result<Han
     if let Some(fleet) = fleet {
         tasks.spawn(fleet.clone().run_lease(shutdown.clone()));
         tasks.spawn(fleet.clone().run_evidence(shutdown.clone()));
+        tasks.spawn(fleet.clone().run_instances(shutdown.clone()));
         tasks.spawn(fleet.run(reloader.clone(), shutdown.clone()));
     }
 

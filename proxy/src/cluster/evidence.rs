@@ -42,15 +42,19 @@ pub struct Report {
 /// The key of `instance`'s report on `route`: KV keys take `[-/_=.A-Za-z0-9]`, so the `:` of
 /// a default instance name (host:port) becomes `=`, anything else foreign `_`.
 pub fn report_key(route: &str, instance: &str) -> String {
-    let instance: String = instance
+    format!("{route}.{}", key_safe(instance))
+}
+
+/// `instance` as a KV key part: `:` becomes `=`, anything else foreign `_`.
+pub fn key_safe(instance: &str) -> String {
+    instance
         .chars()
         .map(|c| match c {
             ':' => '=',
             c if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | '=') => c,
             _ => '_',
         })
-        .collect();
-    format!("{route}.{instance}")
+        .collect()
 }
 
 /// Now, in ms since the Unix epoch.

@@ -80,6 +80,8 @@ impl Fleet {
             lease: Mutex::new(Default::default()),
             local: Mutex::new(BTreeMap::new()),
             heard: Mutex::new(BTreeMap::new()),
+            members: Mutex::new(BTreeMap::new()),
+            applied_notice: tokio::sync::Notify::new(),
         });
         let joined = match error {
             None => fleet.catch_up(config.raw()).await,
@@ -178,6 +180,8 @@ impl Fleet {
             lease: Mutex::new(Default::default()),
             local: Mutex::new(BTreeMap::new()),
             heard: Mutex::new(BTreeMap::new()),
+            members: Mutex::new(BTreeMap::new()),
+            applied_notice: tokio::sync::Notify::new(),
         }))
     }
 

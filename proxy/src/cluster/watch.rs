@@ -196,6 +196,7 @@ impl Fleet {
     async fn apply(&self, reloader: &Reloader) {
         reloader.reload(Trigger::Cluster).await;
         self.save_copy().await;
+        self.note_applied();
     }
 
     /// Marks the bucket unreachable (flips refused) with `why`, logging the first time.

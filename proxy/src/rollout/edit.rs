@@ -182,6 +182,37 @@ pub fn edit(text: &str, flip: &Flip) -> Result<(String, Vec<Change>), FlipError>
     Ok((doc.to_string(), changes))
 }
 
+/// The file's text with each route named in `stages` set to that stage, whatever the
+/// lifecycle says (`strangler cluster export` writes the fleet's modes back into the seed
+/// file), and the ids of the routes whose stage changed. Routes not in `stages` keep theirs.
+pub fn set_stages(
+    text: &str,
+    stages: &std::collections::BTreeMap<String, Stage>,
+) -> Result<(String, Vec<String>), FlipError> {
+    let mut doc: DocumentMut = text
+        .parse()
+        .map_err(|e| FlipError::File(format!("the routes file is not valid TOML: {e}")))?;
+    let routes = doc
+        .get_mut("routes")
+        .and_then(Item::as_array_of_tables_mut)
+        .ok_or_else(|| FlipError::File("the routes file has no [[routes]]".into()))?;
+    let mut changed = Vec::new();
+    for table in routes.iter_mut() {
+        let id = table.get("id").and_then(|v| v.as_str()).unwrap_or_default();
+        let Some(to) = stages.get(id).copied() else {
+            continue;
+        };
+        let from = current_stage(table);
+        let same_percent = to.mode != RouteMode::Canary || from.percent == to.percent;
+        if from.mode == to.mode && same_percent {
+            continue;
+        }
+        changed.push(id.to_owned());
+        apply(table, to);
+    }
+    Ok((doc.to_string(), changed))
+}
+
 /// What `flip` does to route `id`, now at `from`: `Some(stage)` moves it there, `None` leaves
 /// it (`--all` skipping a route already there, or a retired one without `--force`); an
 /// error refuses the whole flip.
@@ -472,6 +503,31 @@ extracted = "misc"
             !path.with_file_name("routes.toml.lock").exists(),
             "the lock is released"
         );
+    }
+
+    #[test]
+    fn set_stages_writes_any_stage_and_names_the_changed_routes() {
+        let stages = [
+            ("thumbnail".to_owned(), Stage::canary(12.5)),
+            ("gone".to_owned(), Stage::new(RouteMode::Retired)),
+            ("absent".to_owned(), Stage::new(RouteMode::Legacy)),
+        ]
+        .into_iter()
+        .collect();
+        let (out, changed) = set_stages(FILE, &stages).unwrap();
+        assert_eq!(changed, ["thumbnail"]);
+        assert!(out.contains("# the monolith") && out.contains("# resize images"));
+        assert!(out.contains("canary = { percent = 12.5 }"), "{out}");
+        let back = [("gone".to_owned(), Stage::new(RouteMode::Legacy))]
+            .into_iter()
+            .collect();
+        let (out, changed) = set_stages(&out, &back).unwrap();
+        assert_eq!(
+            changed,
+            ["gone"],
+            "no lifecycle check: retired → legacy is written"
+        );
+        assert!(out.contains("mode = \"legacy\""), "{out}");
     }
 
     #[test]

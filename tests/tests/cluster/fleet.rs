@@ -201,7 +201,7 @@ impl Instance {
     }
 }
 
-/// Deletes the bucket a test made, and the fleet's lease and evidence buckets beside it
+/// Deletes the bucket a test made, and the fleet's lease, evidence and instances buckets beside it
 /// (absent when NATS was never reachable to the instances).
 pub async fn delete_bucket(nats: &str, bucket: &str) {
     let client = async_nats::connect(nats).await.expect("connect to NATS");
@@ -209,7 +209,7 @@ pub async fn delete_bucket(nats: &str, bucket: &str) {
     js.delete_key_value(bucket)
         .await
         .unwrap_or_else(|e| panic!("delete bucket {bucket}: {e}"));
-    for aux in ["leader", "evidence"] {
+    for aux in ["leader", "evidence", "instances"] {
         let name = format!("{bucket}-{aux}");
         if js.get_key_value(&name).await.is_ok() {
             js.delete_key_value(&name)

@@ -18,6 +18,7 @@
     routes: [],
     defaultUpstream: null,
     generation: null,
+    cluster: null, // /admin/routes' cluster object in cluster mode: who this is, the fleet's instances
     summaries: new Map(), // route id -> latest /admin/shadow entry
     history: new Map(), // route id -> [{t, rate, lp50, lp99, cp50, cp99}]
     accounted: new Map(), // route id -> {n, t}: for requests per second
@@ -217,8 +218,10 @@
       state.routes = Array.isArray(routes.body.routes) ? routes.body.routes : [];
       state.defaultUpstream = routes.body.default_upstream ?? null;
       state.generation = routes.body.generation ?? null;
+      state.cluster = routes.body.cluster ?? null;
       takeSummaries(shadow.ok && shadow.body && Array.isArray(shadow.body.routes) ? shadow.body.routes : []);
       renderRoutes();
+      renderFleet();
       renderTrendChoices();
       renderTrends();
       renderDiffRouteChoices();
@@ -286,6 +289,38 @@
     const foot = clear($('routes-foot'));
     if (state.defaultUpstream !== null) {
       foot.append('Requests that match no route go to ', el('code', { text: String(state.defaultUpstream) }), ' (the default upstream).');
+    }
+  }
+
+  // === Fleet (cluster mode) ===
+
+  /** How long ago an instance's record was written, to the second. */
+  function heard(ms) {
+    return ms < 1000 ? 'just now' : `${Math.round(ms / 1000)} s ago`;
+  }
+
+  /** The instances of the fleet with the revision of each route they serve; hidden unless clustered. */
+  function renderFleet() {
+    const cluster = state.cluster;
+    $('fleet-panel').hidden = !cluster;
+    if (!cluster) return;
+    const members = Array.isArray(cluster.instances) ? cluster.instances : [];
+    const current = new Map(state.routes.map((r) => [String(r.id), r.revision]));
+    $('fleet-hint').textContent = `${plural(members.length, 'instance')} sharing bucket ${String(cluster.bucket ?? '?')}`
+      + ` · this is ${String(cluster.instance ?? '?')}${cluster.online === false ? ' · NATS unreachable: flips are refused' : ''}`;
+    const body = clear($('fleet-body'));
+    for (const m of members) {
+      const routes = Object.entries(m.routes && typeof m.routes === 'object' ? m.routes : {});
+      const applied = routes.map(([route, revision]) => {
+        const behind = current.has(route) && current.get(route) !== revision;
+        return el('span', { class: behind ? 'applied behind' : 'applied', title: behind ? `behind: this instance serves revision ${current.get(route)}` : null },
+          el('code', { text: route }), ` @${String(revision)}`);
+      });
+      body.append(el('tr', { 'data-instance': String(m.instance) },
+        el('td', { class: 'route-id', text: String(m.instance) }),
+        el('td', { text: m.leader ? 'leader' : 'follower' }),
+        el('td', {}, el('div', { class: 'applied-list' }, applied.length ? applied : '—')),
+        el('td', { class: 'num', text: heard(Number(m.age_ms) || 0) })));
     }
   }
 
