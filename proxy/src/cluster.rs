@@ -28,6 +28,7 @@
 //! three windows after its instance stopped), so the admin API, `strangler routes` and the
 //! dashboard show who applied a route's current revision.
 
+mod board;
 mod evidence;
 mod instances;
 mod kv;

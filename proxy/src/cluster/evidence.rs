@@ -12,17 +12,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_nats::jetstream::kv::{self, Operation};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::kv::bounded;
+use super::board::{Board, is_fresh};
 use super::{Fleet, lock};
 use crate::rollout::Counts;
-
-/// Windows after which an instance's report expires.
-const EXPIRY_WINDOWS: u32 = 3;
 
 /// One instance's counters for one route, as published.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,11 +71,10 @@ pub fn sum<'a>(
     now_ms: u64,
     window: Duration,
 ) -> (Counts, Vec<String>) {
-    let expiry = (window * EXPIRY_WINDOWS).as_millis() as u64;
     let mut total = local.clone();
     let mut counted = vec![me.to_owned()];
     for r in reports {
-        let fresh = now_ms.saturating_sub(r.at_ms) <= expiry;
+        let fresh = is_fresh(r.at_ms, now_ms, window);
         if r.route == route && r.revision == revision && r.instance != me && fresh {
             total.add(&r.counts);
             counted.push(r.instance.clone());
@@ -122,11 +116,11 @@ impl Fleet {
 
     /// The instances heard from within three windows, for the admin API.
     pub fn heard_instances(&self) -> Vec<String> {
-        let expiry = (self.settings.evidence_window * EXPIRY_WINDOWS).as_millis() as u64;
         let now = now_ms();
+        let window = self.settings.evidence_window;
         let mut out: Vec<String> = lock(&self.heard)
             .values()
-            .filter(|r| now.saturating_sub(r.at_ms) <= expiry)
+            .filter(|r| is_fresh(r.at_ms, now, window))
             .map(|r| r.instance.clone())
             .collect();
         out.sort();
@@ -134,114 +128,34 @@ impl Fleet {
         out
     }
 
-    /// A store beside the modes' bucket, `<bucket>-<suffix>`, once NATS is reachable.
-    pub(super) async fn aux_store(
-        &self,
-        suffix: &str,
-        max_age: Duration,
-        description: &str,
-    ) -> Option<kv::Store> {
-        let bucket = lock(&self.bucket).clone().filter(|b| b.is_connected())?;
-        let name = format!("{}-{suffix}", self.settings.bucket);
-        match bucket.aux(&name, max_age, description).await {
-            Ok(store) => Some(store),
-            Err(e) => {
-                tracing::warn!(error = %e, "cluster: cannot open `{name}`; trying again");
-                None
-            }
-        }
-    }
-
     /// Publishes this instance's counters every window and follows the other instances'
     /// until `shutdown`.
     pub async fn run_evidence(self: Arc<Self>, shutdown: CancellationToken) {
-        let window = self.settings.evidence_window;
-        loop {
-            if let Some(store) = self
-                .aux_store(
-                    "evidence",
-                    window * EXPIRY_WINDOWS,
-                    "strangler promotion evidence, one key per route and instance",
-                )
-                .await
-            {
-                if self.follow_evidence(&store, window, &shutdown).await {
-                    return;
-                }
-            }
-            tokio::select! {
-                () = tokio::time::sleep(window) => {}
-                () = shutdown.cancelled() => return,
-            }
-        }
-    }
-
-    /// Publishes and watches until the store fails (`false`) or `shutdown` (`true`).
-    async fn follow_evidence(
-        &self,
-        store: &kv::Store,
-        window: Duration,
-        shutdown: &CancellationToken,
-    ) -> bool {
-        let watch = match bounded(store.watch_all()).await {
-            Ok(Ok(watch)) => watch,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cluster: cannot watch the fleet's evidence");
-                return false;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cluster: cannot watch the fleet's evidence");
-                return false;
-            }
+        let board = Board {
+            suffix: "evidence",
+            description: "strangler promotion evidence, one key per route and instance",
+            what: "the fleet's evidence",
+            unpublished: "the fleet judges without this instance until it can",
+            heard: &self.heard,
+            nudge: None,
         };
-        tokio::pin!(watch);
-        let mut tick = tokio::time::interval(window);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                entry = watch.next() => match entry {
-                    Some(Ok(entry)) if entry.operation == Operation::Put => {
-                        match serde_json::from_slice::<Report>(&entry.value) {
-                            Ok(report) => {
-                                lock(&self.heard).insert(entry.key.clone(), report);
-                            }
-                            Err(e) => tracing::warn!(key = %entry.key, error = %e, "cluster: ignoring an unreadable evidence report"),
-                        }
-                    }
-                    Some(Ok(entry)) => {
-                        lock(&self.heard).remove(&entry.key);
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "cluster: the watch of the fleet's evidence failed");
-                        return false;
-                    }
-                    None => return false,
-                },
-                _ = tick.tick() => {
-                    if let Err(e) = self.publish(store).await {
-                        tracing::warn!(error = %e, "cluster: cannot publish this instance's evidence; the fleet judges without it until it can");
-                        return false;
-                    }
-                }
-                () = shutdown.cancelled() => return true,
-            }
-        }
+        self.run_board(board, &shutdown, || self.evidence_entries())
+            .await;
     }
 
-    async fn publish(&self, store: &kv::Store) -> Result<(), String> {
+    /// This instance's reports, stamped now, as (key, JSON).
+    fn evidence_entries(&self) -> Result<Vec<(String, Vec<u8>)>, String> {
         let reports: Vec<Report> = lock(&self.local).values().cloned().collect();
         let at_ms = now_ms();
-        for report in reports {
-            let key = report_key(&report.route, &self.instance);
-            let value = serde_json::to_vec(&Report { at_ms, ..report })
-                .map_err(|e| e.to_string())?
-                .into();
-            bounded(store.put(&key, value))
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| format!("cannot write `{key}`: {e}"))?;
-        }
-        Ok(())
+        reports
+            .into_iter()
+            .map(|report| {
+                let key = report_key(&report.route, &self.instance);
+                let value =
+                    serde_json::to_vec(&Report { at_ms, ..report }).map_err(|e| e.to_string())?;
+                Ok((key, value))
+            })
+            .collect()
     }
 }
 

@@ -12,18 +12,22 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::kv::{self, Operation};
+use async_nats::jetstream::kv;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::board::{Board, is_fresh, max_age};
 use super::evidence::{key_safe, now_ms};
 use super::kv::bounded;
 use super::{Fleet, lock};
 
-/// Windows after which an instance's record expires.
-const EXPIRY_WINDOWS: u32 = 3;
+/// The bucket is `<bucket>-instances`.
+const SUFFIX: &str = "instances";
+/// The bucket's description in NATS.
+const DESCRIPTION: &str =
+    "strangler instances: the revision of each route's mode each instance applies";
 
 /// What one instance has applied, as published.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,10 +53,9 @@ pub fn fresh<'a>(
     now_ms: u64,
     window: Duration,
 ) -> BTreeMap<String, Member> {
-    let expiry = (window * EXPIRY_WINDOWS).as_millis() as u64;
     records
         .into_iter()
-        .filter(|m| now_ms.saturating_sub(m.at_ms) <= expiry)
+        .filter(|m| is_fresh(m.at_ms, now_ms, window))
         .map(|m| (m.instance.clone(), m.clone()))
         .collect()
 }
@@ -149,12 +152,8 @@ impl Fleet {
     }
 
     async fn instances_store(&self) -> Option<kv::Store> {
-        self.aux_store(
-            "instances",
-            self.settings.evidence_window * EXPIRY_WINDOWS,
-            "strangler instances: the revision of each route's mode each instance applies",
-        )
-        .await
+        let max_age = max_age(self.settings.evidence_window);
+        self.aux_store(SUFFIX, max_age, DESCRIPTION).await
     }
 
     /// Says that this instance applied a change, so its record is written now rather than
@@ -166,86 +165,19 @@ impl Fleet {
     /// Publishes this instance's record on every apply and every window, and follows the
     /// other instances' until `shutdown`.
     pub async fn run_instances(self: Arc<Self>, shutdown: CancellationToken) {
-        let window = self.settings.evidence_window;
-        loop {
-            if let Some(store) = self.instances_store().await {
-                if self.follow_instances(&store, window, &shutdown).await {
-                    return;
-                }
-            }
-            tokio::select! {
-                () = tokio::time::sleep(window) => {}
-                () = shutdown.cancelled() => return,
-            }
-        }
-    }
-
-    /// Publishes and watches until the store fails (`false`) or `shutdown` (`true`).
-    async fn follow_instances(
-        &self,
-        store: &kv::Store,
-        window: Duration,
-        shutdown: &CancellationToken,
-    ) -> bool {
-        let watch = match bounded(store.watch_all()).await {
-            Ok(Ok(watch)) => watch,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cluster: cannot watch the fleet's instances");
-                return false;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cluster: cannot watch the fleet's instances");
-                return false;
-            }
+        let board = Board {
+            suffix: SUFFIX,
+            description: DESCRIPTION,
+            what: "the fleet's instances",
+            unpublished: "the fleet shows this instance as gone until it can",
+            heard: &self.members,
+            nudge: Some(&self.applied_notice),
         };
-        tokio::pin!(watch);
-        let mut tick = tokio::time::interval(window);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let publish = tokio::select! {
-                entry = watch.next() => match entry {
-                    Some(Ok(entry)) if entry.operation == Operation::Put => {
-                        match serde_json::from_slice::<Member>(&entry.value) {
-                            Ok(member) => {
-                                lock(&self.members).insert(entry.key.clone(), member);
-                            }
-                            Err(e) => tracing::warn!(key = %entry.key, error = %e, "cluster: ignoring an unreadable instance record"),
-                        }
-                        false
-                    }
-                    Some(Ok(entry)) => {
-                        lock(&self.members).remove(&entry.key);
-                        false
-                    }
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "cluster: the watch of the fleet's instances failed");
-                        return false;
-                    }
-                    None => return false,
-                },
-                _ = tick.tick() => true,
-                () = self.applied_notice.notified() => true,
-                () = shutdown.cancelled() => return true,
-            };
-            if publish {
-                if let Err(e) = self.publish_member(store).await {
-                    tracing::warn!(error = %e, "cluster: cannot publish what this instance applied; the fleet shows it as gone until it can");
-                    return false;
-                }
-            }
-        }
-    }
-
-    async fn publish_member(&self, store: &kv::Store) -> Result<(), String> {
-        let key = member_key(&self.instance);
-        let value = serde_json::to_vec(&self.own_member())
-            .map_err(|e| e.to_string())?
-            .into();
-        bounded(store.put(&key, value))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot write `{key}`: {e}"))?;
-        Ok(())
+        self.run_board(board, &shutdown, || {
+            let value = serde_json::to_vec(&self.own_member()).map_err(|e| e.to_string())?;
+            Ok(vec![(member_key(&self.instance), value)])
+        })
+        .await;
     }
 }
 
