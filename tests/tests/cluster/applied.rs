@@ -12,18 +12,6 @@ use system_tests::wait::eventually;
 use super::cli;
 use super::fleet::{CONVERGE, Instance, NOWHERE, delete_bucket, routes_toml};
 
-/// `GET /admin/routes` of `instance`.
-async fn routes(client: &reqwest::Client, instance: &Instance) -> Value {
-    client
-        .get(format!("{}/admin/routes", instance.admin()))
-        .send()
-        .await
-        .expect("admin answers")
-        .json()
-        .await
-        .expect("json")
-}
-
 /// `route`'s `applied_by` and the cluster object's instance names in `view`.
 fn applied(view: &Value, route: &str) -> (Vec<String>, Vec<String>) {
     let names = |v: &Value, field: &str| -> Vec<String> {
@@ -85,7 +73,7 @@ async fn every_instance_shows_who_applied_a_flip_and_a_stopped_one_drops_out() {
             instance.admin()
         );
         let view = eventually(&what, CONVERGE, || async {
-            let view = routes(&client, instance).await;
+            let view = instance.routes(&client).await;
             let (by, members) = applied(&view, "thumbnail");
             (by == all && members == all).then_some(view)
         })
@@ -104,7 +92,7 @@ async fn every_instance_shows_who_applied_a_flip_and_a_stopped_one_drops_out() {
     }
     // Exactly one of them leads, as the records say once the lease has settled.
     eventually("one leader among the records", CONVERGE, || async {
-        let view = routes(&client, &fleet[1]).await;
+        let view = fleet[1].routes(&client).await;
         let leaders = view["cluster"]["instances"]
             .as_array()
             .map_or(0, |l| l.iter().filter(|m| m["leader"] == true).count());
@@ -139,7 +127,7 @@ async fn every_instance_shows_who_applied_a_flip_and_a_stopped_one_drops_out() {
     for instance in &fleet[..2] {
         let what = format!("{} to drop edge-3", instance.admin());
         eventually(&what, CONVERGE, || async {
-            let view = routes(&client, instance).await;
+            let view = instance.routes(&client).await;
             let (by, members) = applied(&view, "thumbnail");
             (by == survivors && members == survivors).then_some(())
         })

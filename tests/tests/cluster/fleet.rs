@@ -126,10 +126,10 @@ impl Instance {
         format!("http://{}", handle.admin_addr())
     }
 
-    /// `GET /admin/routes/{id}`.
-    pub async fn route(&self, client: &reqwest::Client, id: &str) -> Value {
+    /// The JSON its admin API answers to `GET path`.
+    async fn admin_json(&self, client: &reqwest::Client, path: &str) -> Value {
         client
-            .get(format!("{}/admin/routes/{id}", self.admin()))
+            .get(format!("{}{path}", self.admin()))
             .send()
             .await
             .expect("admin answers")
@@ -138,16 +138,20 @@ impl Instance {
             .expect("json")
     }
 
+    /// `GET /admin/routes`.
+    pub async fn routes(&self, client: &reqwest::Client) -> Value {
+        self.admin_json(client, "/admin/routes").await
+    }
+
+    /// `GET /admin/routes/{id}`.
+    pub async fn route(&self, client: &reqwest::Client, id: &str) -> Value {
+        self.admin_json(client, &format!("/admin/routes/{id}"))
+            .await
+    }
+
     /// `GET /readyz`.
     pub async fn ready(&self, client: &reqwest::Client) -> Value {
-        client
-            .get(format!("{}/readyz", self.admin()))
-            .send()
-            .await
-            .expect("admin answers")
-            .json()
-            .await
-            .expect("json")
+        self.admin_json(client, "/readyz").await
     }
 
     /// `PUT /admin/routes/{id}` with `body`: the status and the JSON answer.
