@@ -7,20 +7,18 @@
 //! and delete what they made.
 
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use strangler::config::{BusConfig, BusKind};
+
+use crate::server_process::ServerProcess;
 
 /// Where the shared NATS server with JetStream listens.
 pub const SHARED_NATS: &str = "127.0.0.1:4222";
 /// Where the shared Redis server listens.
 pub const SHARED_REDIS: &str = "127.0.0.1:6379";
-
-/// How long a started or restarted broker may take to accept connections.
-const READY_WITHIN: Duration = Duration::from_secs(15);
 
 /// `nats://127.0.0.1:4222` when the shared server is up; `None` (skip) without it.
 pub fn shared_nats() -> Option<String> {
@@ -132,12 +130,8 @@ pub enum Broker {
 pub struct BrokerProcess {
     /// Which broker.
     pub broker: Broker,
-    /// Its port on 127.0.0.1 (the same after a restart).
-    pub port: u16,
-    /// Store folder and logs.
-    dir: tempfile::TempDir,
-    /// The running process, `None` while killed.
-    child: Option<Child>,
+    /// The process, its port and its store folder.
+    server: ServerProcess,
 }
 
 impl BrokerProcess {
@@ -157,15 +151,9 @@ impl BrokerProcess {
             missing(&format!("`{binary}` binary"));
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let mut process = Self {
             broker,
-            port,
-            dir: tempfile::tempdir().expect("temp dir"),
-            child: None,
+            server: ServerProcess::on_free_port(binary),
         };
         process.restart();
         Some(process)
@@ -174,30 +162,22 @@ impl BrokerProcess {
     /// `nats://127.0.0.1:PORT` or `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         match self.broker {
-            Broker::Nats => format!("nats://127.0.0.1:{}", self.port),
-            Broker::Redis => format!("redis://127.0.0.1:{}", self.port),
+            Broker::Nats => format!("nats://127.0.0.1:{}", self.server.port()),
+            Broker::Redis => format!("redis://127.0.0.1:{}", self.server.port()),
         }
     }
 
     /// Kills it with SIGKILL (no clean shutdown) and waits until it is gone.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let status = Command::new("kill")
-                .args(["-9", &child.id().to_string()])
-                .status()
-                .expect("run kill");
-            assert!(status.success(), "kill -9 {} failed", child.id());
-            child.wait().expect("reap the broker");
-        }
+        self.server.kill();
     }
 
     /// Starts it (again) on the same port and store; returns once it accepts connections.
     pub fn restart(&mut self) {
-        self.kill();
-        let store = self.dir.path().join("store");
+        let store = self.server.dir().join("store");
         std::fs::create_dir_all(&store).expect("store folder");
-        let port = self.port.to_string();
-        let mut command = match self.broker {
+        let port = self.server.port().to_string();
+        let command = match self.broker {
             Broker::Nats => {
                 let mut c = Command::new("nats-server");
                 c.args(["-js", "-a", "127.0.0.1", "-p", &port, "-sd"])
@@ -213,59 +193,11 @@ impl BrokerProcess {
                 c
             }
         };
-        let log = self.log_path();
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .expect("broker log");
-        let err = out.try_clone().expect("broker log");
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("start the broker");
-        self.child = Some(child);
-        self.wait_ready();
+        self.server.spawn(command);
     }
 
     /// The broker's own output, for a failing test's message.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("broker.log")
-    }
-
-    fn wait_ready(&mut self) {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + READY_WITHIN;
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!("{:?} exited with {status}:\n{}", self.broker, self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{:?} did not listen on {addr}:\n{}",
-                self.broker,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for BrokerProcess {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-9", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
-        }
+        self.server.log()
     }
 }

@@ -29,6 +29,7 @@ pub mod findings;
 pub mod named;
 pub mod raw_upstream;
 pub mod running;
+pub mod server_process;
 pub mod services;
 pub mod tansu;
 pub mod tls;

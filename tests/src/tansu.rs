@@ -7,28 +7,20 @@
 //! In CI (`CI` set) a missing `tansu` binary fails the test; elsewhere the test is skipped
 //! with a note on stderr.
 
-use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use strangler::config::{BusConfig, BusKind};
 
 use crate::brokers::unique;
-
-/// How long a started or restarted broker may take to accept connections.
-const READY_WITHIN: Duration = Duration::from_secs(15);
+use crate::server_process::ServerProcess;
 
 /// A Tansu broker process on 127.0.0.1, stopped (SIGKILL by PID) on drop.
 pub struct Tansu {
-    /// Its port on 127.0.0.1 (the same after a restart).
-    pub port: u16,
     /// The binary that runs.
     binary: PathBuf,
-    /// Its log, in a temp folder.
-    dir: tempfile::TempDir,
-    /// The running process, `None` while stopped.
-    child: Option<Child>,
+    /// The process, its port (the same after a restart) and its log.
+    server: ServerProcess,
 }
 
 impl Tansu {
@@ -44,95 +36,37 @@ impl Tansu {
     /// for tests where the broker comes up after its clients.
     pub fn stopped() -> Option<Self> {
         let binary = binary()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         Some(Self {
-            port,
             binary,
-            dir: tempfile::tempdir().expect("temp dir"),
-            child: None,
+            server: ServerProcess::on_free_port("tansu"),
         })
     }
 
     /// `127.0.0.1:PORT`, for `[bus] brokers`.
     pub fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.server.port())
     }
 
     /// Kills it with SIGKILL (no clean shutdown) and waits until it is gone.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let status = Command::new("kill")
-                .args(["-9", &child.id().to_string()])
-                .status()
-                .expect("run kill");
-            assert!(status.success(), "kill -9 {} failed", child.id());
-            child.wait().expect("reap tansu");
-        }
+        self.server.kill();
     }
 
     /// Starts it (again) on the same port, empty; returns once it accepts connections.
     pub fn restart(&mut self) {
-        self.kill();
-        let url = format!("tcp://127.0.0.1:{}", self.port);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_path())
-            .expect("tansu log");
-        let err = log.try_clone().expect("tansu log");
-        let child = Command::new(&self.binary)
+        let url = format!("tcp://127.0.0.1:{}", self.server.port());
+        let mut command = Command::new(&self.binary);
+        command
             .arg("broker")
             .args(["--listener-url", &url, "--advertised-listener-url", &url])
             .args(["--storage-engine", "memory://tansu/"])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            .spawn()
-            .expect("start tansu");
-        self.child = Some(child);
-        self.wait_ready();
+            .env("RUST_LOG", "warn");
+        self.server.spawn(command);
     }
 
     /// The broker's own output, for a failing test's message.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    fn log_path(&self) -> PathBuf {
-        self.dir.path().join("tansu.log")
-    }
-
-    fn wait_ready(&mut self) {
-        let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
-        let deadline = Instant::now() + READY_WITHIN;
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!("tansu exited with {status}:\n{}", self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "tansu did not listen on {addr}:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Tansu {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-9", &child.id().to_string()])
-                .status();
-            let _ = child.wait();
-        }
+        self.server.log()
     }
 }
 
