@@ -7,6 +7,7 @@
 //! With a bus, a [`Probe`] follows the exchange from `route` on and publishes its events
 //! (`exchange.seen`, emit rules) once the response body has gone to the client.
 
+mod head;
 mod split;
 
 use std::future::Future;
@@ -36,6 +37,7 @@ use crate::shadow;
 use crate::shadow::tee::Tee;
 use crate::shadow::{Mirror, Primary, Shadows, SkipReason};
 
+use head::{content_length, request_filter, request_host};
 pub use split::{BUCKETS, UserKey, in_share};
 
 /// State every request handler shares.
@@ -461,63 +463,6 @@ impl Shared {
     }
 }
 
-/// Refuses requests that must never be forwarded (DESIGN.md; HTTP-EDGE.md).
-fn request_filter(request: &Request<ClientBody>) -> Result<(), ForwardError> {
-    let hosts = request.headers().get_all(header::HOST).iter().count();
-    if hosts > 1 {
-        return Err(ForwardError::BadRequest("more than one Host header"));
-    }
-    if request.version() == Version::HTTP_11 && hosts == 0 {
-        return Err(ForwardError::BadRequest("HTTP/1.1 request without Host"));
-    }
-    if let (Some(authority), Some(host)) = (
-        request.uri().authority(),
-        request.headers().get(header::HOST),
-    ) {
-        if request.version() <= Version::HTTP_11
-            && !authority
-                .as_str()
-                .eq_ignore_ascii_case(host.to_str().unwrap_or_default())
-        {
-            return Err(ForwardError::BadRequest(
-                "absolute-form target and Host disagree",
-            ));
-        }
-    }
-    if request.headers().contains_key(header::TRANSFER_ENCODING)
-        && request.headers().contains_key(header::CONTENT_LENGTH)
-    {
-        return Err(ForwardError::BadRequest(
-            "both Content-Length and Transfer-Encoding",
-        ));
-    }
-    Ok(())
-}
-
-/// The Host the client asked for, without port, lower-case.
-fn request_host(parts: &http::request::Parts) -> Option<String> {
-    let raw = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| parts.uri.authority().map(|a| a.as_str()))?;
-    let without_port = match raw.rsplit_once(':') {
-        Some((host, _)) if !host.ends_with(']') && host.contains(':') => raw,
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => raw,
-    };
-    Some(without_port.to_ascii_lowercase())
-}
-
-fn content_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .parse()
-        .ok()
-}
-
 /// The user's bucket for `route`, by the route's key (`canary.key`, default the client IP).
 fn user_bucket(
     route: &Route,
@@ -562,16 +507,6 @@ struct Trail {
 mod tests {
     use super::*;
 
-    fn parts(host: &str) -> http::request::Parts {
-        Request::builder()
-            .uri("/")
-            .header("host", host)
-            .body(())
-            .unwrap()
-            .into_parts()
-            .0
-    }
-
     /// The size of the future `f` returns, without making one.
     fn future_size<A, B, C, Fut>(_: impl FnOnce(A, B, C) -> Fut) -> usize {
         std::mem::size_of::<Fut>()
@@ -585,18 +520,5 @@ mod tests {
         let boxed = future_size(Shared::handle_in_span);
         println!("Shared::handle future: {size} bytes; in its box: {boxed} bytes");
         assert!(size <= 16, "{size} bytes");
-    }
-
-    #[test]
-    fn host_without_port() {
-        assert_eq!(
-            request_host(&parts("Shop.Example:8080")).as_deref(),
-            Some("shop.example")
-        );
-        assert_eq!(
-            request_host(&parts("shop.example")).as_deref(),
-            Some("shop.example")
-        );
-        assert_eq!(request_host(&parts("[::1]:8080")).as_deref(), Some("[::1]"));
     }
 }
