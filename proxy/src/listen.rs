@@ -196,17 +196,25 @@ pub async fn serve<F, Fut>(
     }
 }
 
+/// The number of header fields hyper's HTTP/1 parser takes when not told otherwise.
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
+
 fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // No `header_read_timeout` here: hyper's also times the wait for the next request on a
     // kept-alive connection, which is the idle timeout's business. `drive` times heads from
     // their first byte instead.
-    builder
-        .http1()
+    let mut http1 = builder.http1();
+    http1
         .timer(TokioTimer::new())
         .max_buf_size(limits.max_header_bytes.max(8192))
-        .max_headers(limits.max_headers)
         .keep_alive(true);
+    // hyper's own limit is 100 fields, parsed into a buffer on the stack; naming any limit
+    // (even 100) makes it fill a buffer field by field on every request (~1.7 k
+    // instructions), so it is named only when it differs.
+    if limits.max_headers != HYPER_DEFAULT_MAX_HEADERS {
+        http1.max_headers(limits.max_headers);
+    }
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -459,3 +459,36 @@ async fn ambiguous_and_malformed_requests_never_reach_the_upstream() {
         failures.join("\n")
     );
 }
+
+/// `[listen] max_headers` other than hyper's default of 100 is enforced both ways: a head
+/// over a lower limit is refused before the upstream, and a higher one lets more through.
+#[tokio::test]
+async fn max_headers_other_than_the_default_is_enforced() {
+    let head = |fields: usize| {
+        format!(
+            "GET /p HTTP/1.1\r\nHost: shop.example\r\n{}\r\n",
+            (1..fields)
+                .map(|i| format!("X-H{i}: v\r\n"))
+                .collect::<String>()
+        )
+    };
+    for (limit, fields, status, reached) in [
+        (20, 20, 200, 1),
+        (20, 21, 431, 0),
+        (150, 120, 200, 1),
+        (150, 151, 431, 0),
+    ] {
+        let upstream = RawUpstream::start().await;
+        let config = routes_toml(&upstream.url(), "")
+            .replace("[listen]\n", &format!("[listen]\nmax_headers = {limit}\n"));
+        let proxy = Proxy::start(&config).await;
+        let (got, _) = exchange(&proxy, head(fields).as_bytes(), 1, false).await;
+        assert_eq!(got, [status], "{fields} fields with max_headers = {limit}");
+        assert_eq!(
+            upstream.requests().len(),
+            reached,
+            "{fields} fields with max_headers = {limit}: requests at the upstream"
+        );
+        proxy.stop().await;
+    }
+}
