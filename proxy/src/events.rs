@@ -11,6 +11,7 @@
 
 mod circuit;
 pub mod consume;
+mod data;
 pub mod emit;
 pub mod exchange;
 mod publisher;
@@ -23,6 +24,7 @@ mod stats;
 use serde::{Deserialize, Serialize};
 
 pub use circuit::CircuitState;
+pub use data::Data;
 pub use publisher::{Publisher, PublisherError, RECENT};
 pub use stats::Stats;
 
@@ -85,7 +87,7 @@ pub struct Event {
     /// Shared by one exchange, its comparison and the decisions it caused (extension).
     pub correlationid: String,
     /// The payload; its shape is the type's JSON Schema.
-    pub data: serde_json::Value,
+    pub data: Data,
 }
 
 impl Event {
@@ -97,7 +99,7 @@ impl Event {
         kind: &str,
         subject: Option<&str>,
         correlation: &str,
-        data: serde_json::Value,
+        data: impl Into<Data>,
     ) -> Self {
         Self::at(
             kind,
@@ -114,7 +116,7 @@ impl Event {
         kind: &str,
         subject: Option<&str>,
         correlation: &str,
-        data: serde_json::Value,
+        data: impl Into<Data>,
         at: std::time::SystemTime,
     ) -> Self {
         Self {
@@ -126,7 +128,7 @@ impl Event {
             datacontenttype: CONTENT_TYPE.to_owned(),
             subject: subject.map(str::to_owned),
             correlationid: correlation.to_owned(),
-            data,
+            data: data.into(),
         }
     }
 }

@@ -83,12 +83,12 @@ async fn moves_on_the_bus(
             let events = log::read(&folder, ReadFrom::Start, 1_000_000).unwrap_or_default();
             let moves: Vec<(String, Event)> = events
                 .into_iter()
-                .filter(|e| e.kind == kind && e.data["route"] == "product" && relevant(e))
+                .filter(|e| e.kind == kind && e.data.value()["route"] == "product" && relevant(e))
                 .map(|e| {
                     let step = format!(
                         "{} → {}",
-                        e.data["from"].as_str().unwrap_or("?"),
-                        e.data["to"].as_str().unwrap_or("?")
+                        e.data.value()["from"].as_str().unwrap_or("?"),
+                        e.data.value()["to"].as_str().unwrap_or("?")
                     );
                     (step, e)
                 })
@@ -107,11 +107,13 @@ fn steps(moves: &[(String, Event)]) -> Vec<&str> {
 /// Each route change was made by the rollout, for the reason its decision gave.
 fn changed_by_the_rollout(changes: &[(String, Event)], decisions: &[(String, Event)]) {
     for ((_, change), (_, decision)) in changes.iter().zip(decisions) {
-        assert_eq!(change.data["by"], "rollout", "{:?}", change.data);
+        assert_eq!(change.data.value()["by"], "rollout", "{:?}", change.data);
         assert_eq!(
-            change.data["reason"], decision.data["reason"],
+            change.data.value()["reason"],
+            decision.data.value()["reason"],
             "{:?} vs {:?}",
-            change.data, decision.data
+            change.data,
+            decision.data
         );
         assert_eq!(
             change.correlationid, decision.correlationid,
@@ -204,8 +206,11 @@ async fn a_correct_candidate_climbs_to_extracted() {
     assert_eq!(steps(&promoted), path, "rollout.promoted events");
     for (_, event) in &promoted {
         assert!(
-            event.data["reason"].as_str().unwrap().contains("gate held")
-                && event.data["figures"].is_object(),
+            event.data.value()["reason"]
+                .as_str()
+                .unwrap()
+                .contains("gate held")
+                && event.data.value()["figures"].is_object(),
             "{:?}",
             event.data
         );
@@ -254,9 +259,9 @@ async fn a_candidate_that_starts_failing_is_rolled_back() {
         ["canary 50% → shadow"],
         "rollout.rolled_back events"
     );
-    assert_eq!(rolled_back[0].1.data["reason"], last["reason"]);
+    assert_eq!(rolled_back[0].1.data.value()["reason"], last["reason"]);
     let back = moves_on_the_bus(&proxy, types::ROUTE_CHANGED, 1, |e| {
-        e.data["to"] == "shadow"
+        e.data.value()["to"] == "shadow"
     })
     .await;
     assert_eq!(steps(&back), ["canary → shadow"], "route.changed events");

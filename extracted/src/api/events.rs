@@ -174,7 +174,9 @@ async fn change(tx: &mut Tx, event: &Event) -> Result<Result<Applied, String>, D
 
 /// The event's data as `T`, or why it is not.
 fn data<T: DeserializeOwned>(event: &Event) -> Result<T, String> {
-    serde_json::from_value(event.data.clone())
+    event
+        .data
+        .parse()
         .map_err(|err| format!("{} data does not fit: {err}", event.kind))
 }
 

@@ -284,7 +284,8 @@ struct Upload {
 impl Upload {
     /// Reads and checks the event's `data`.
     fn from_event(event: &Event) -> Result<Upload, String> {
-        let text = |field: &str| event.data.get(field).and_then(|v| v.as_str());
+        let data = event.data.value();
+        let text = |field: &str| data.get(field).and_then(|v| v.as_str());
         let image_id = text("image_id").ok_or("no string `image_id` in data")?;
         let plain = (1..=64).contains(&image_id.len())
             && image_id

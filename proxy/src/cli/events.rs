@@ -349,7 +349,7 @@ pub fn line(event: &Event) -> String {
         event.kind,
         event.subject.as_deref().unwrap_or("-"),
         event.correlationid,
-        summary(&event.data)
+        summary(&event.data.value())
     )
 }
 

@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Diagnostics, RawConfig, RouteConfig, RouteMode};
-use crate::events::{Event, types};
+use crate::events::{Data, Event, types};
 use crate::shadow::Record;
 
 pub use plan::{Plans, RoutePlan};
@@ -267,7 +267,7 @@ pub(crate) fn event_at(
     payload: &impl Serialize,
     at: SystemTime,
 ) -> Option<Event> {
-    match serde_json::to_value(payload) {
+    match Data::from_payload(payload) {
         Ok(data) => Some(Event::at(kind, subject, correlation, data, at)),
         Err(e) => {
             tracing::warn!(kind, error = %e, "event payload not serializable; dropped");

@@ -17,12 +17,12 @@ use tokio::sync::mpsc::{self, error::TrySendError};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::Event;
 use super::exchange::Finished;
 use super::pump::{Deliver, Limits, Outlet, Pump};
 use super::sink::{Sink, SinkError, log};
 use super::spool::Spool;
 use super::stats::{Counters, Stats, Throttle};
+use super::{Data, Event};
 use crate::config::{BusConfig, BusKind};
 
 /// Events kept for `/admin/events/recent`.
@@ -308,7 +308,7 @@ fn placeholder() -> Event {
         datacontenttype: String::new(),
         subject: None,
         correlationid: String::new(),
-        data: serde_json::Value::Null,
+        data: Data::default(),
     }
 }
 

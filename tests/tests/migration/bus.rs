@@ -103,8 +103,8 @@ pub async fn wait_for(sink: &NatsSink, kind: &str, count: usize) -> Vec<Event> {
 pub fn steps(events: &[Event], route: &str) -> Vec<String> {
     events
         .iter()
-        .filter(|e| e.kind == types::ROUTE_CHANGED && e.data["route"] == route)
-        .map(|e| e.data["to"].as_str().unwrap_or("?").to_owned())
+        .filter(|e| e.kind == types::ROUTE_CHANGED && e.data.value()["route"] == route)
+        .map(|e| e.data.value()["to"].as_str().unwrap_or("?").to_owned())
         .collect()
 }
 

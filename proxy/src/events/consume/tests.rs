@@ -24,7 +24,7 @@ fn event(id: &str, kind: &str) -> Event {
         datacontenttype: "application/json".into(),
         subject: Some("images-upload".into()),
         correlationid: id.into(),
-        data: serde_json::json!({ "image_id": id }),
+        data: serde_json::json!({ "image_id": id }).into(),
     }
 }
 

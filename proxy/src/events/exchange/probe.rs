@@ -356,17 +356,20 @@ fn render(
 ) -> std::collections::BTreeMap<String, String> {
     let mut out = std::collections::BTreeMap::new();
     for name in allowed {
-        let mut values = headers.get_all(name).iter().peekable();
-        if values.peek().is_none() {
+        let mut values = headers.get_all(name).iter();
+        let Some(first) = values.next() else {
             continue;
-        }
+        };
         let text = if SENSITIVE.contains(&name.as_str()) {
             REDACTED.to_owned()
         } else {
-            values
-                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                .collect::<Vec<_>>()
-                .join(", ")
+            // One string grown in place (most fields have one value).
+            let mut text = String::from_utf8_lossy(first.as_bytes()).into_owned();
+            for value in values {
+                text.push_str(", ");
+                text.push_str(&String::from_utf8_lossy(value.as_bytes()));
+            }
+            text
         };
         out.insert(name.as_str().to_owned(), text);
     }

@@ -36,8 +36,8 @@ async fn a_log_publisher_writes_stamped_events_and_remembers_recent_ones() {
     assert_eq!(publisher.stats().published, total);
     let recent = publisher.recent(1000);
     assert_eq!(recent.len(), RECENT);
-    assert_eq!(recent[0].data["n"], 10);
-    assert_eq!(publisher.recent(2)[1].data["n"], total - 1);
+    assert_eq!(recent[0].data.value()["n"], 10);
+    assert_eq!(publisher.recent(2)[1].data.value()["n"], total - 1);
     let events = log::read(&dir.path().join("events"), ReadFrom::Start, 10_000).unwrap();
     assert_eq!(events.len() as u64, total);
     assert!(

@@ -39,7 +39,7 @@ impl Fake {
         state
             .delivered
             .iter()
-            .filter_map(|e| e.data["n"].as_u64())
+            .filter_map(|e| e.data.value()["n"].as_u64())
             .collect()
     }
 
@@ -117,7 +117,7 @@ fn spooled_numbers(dir: &Path) -> Vec<u64> {
             .peek(100)
             .unwrap()
             .iter()
-            .filter_map(|e| e.data["n"].as_u64())
+            .filter_map(|e| e.data.value()["n"].as_u64())
             .collect();
         if batch.is_empty() {
             return all;

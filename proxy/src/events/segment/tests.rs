@@ -34,7 +34,7 @@ fn numbers(items: &[Item]) -> Vec<u64> {
     items
         .iter()
         .filter_map(|i| match i {
-            Item::Event(_, e) => e.data["n"].as_u64(),
+            Item::Event(_, e) => e.data.value()["n"].as_u64(),
             _ => None,
         })
         .collect()

@@ -18,7 +18,10 @@ fn line_len() -> u64 {
 }
 
 fn numbers(events: &[Event]) -> Vec<u64> {
-    events.iter().filter_map(|e| e.data["n"].as_u64()).collect()
+    events
+        .iter()
+        .filter_map(|e| e.data.value()["n"].as_u64())
+        .collect()
 }
 
 fn drain(spool: &mut Spool) -> Vec<u64> {

@@ -10,8 +10,8 @@
 
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 
-use crate::events::Event;
 use crate::events::sink::SinkError;
+use crate::events::{Data, Event};
 
 /// The `content-type` of a structured-mode message.
 pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json; charset=UTF-8";
@@ -63,7 +63,7 @@ pub fn encode(event: &Event, format: crate::config::KafkaFormat) -> Result<Messa
             }
             Message {
                 headers,
-                value: serde_json::to_vec(&event.data).map_err(unserializable)?,
+                value: event.data.json().as_bytes().to_vec(),
                 timestamp_ms,
             }
         }
@@ -105,7 +105,7 @@ pub fn decode<H: Headers>(headers: Option<&H>, value: Option<&[u8]>) -> Result<E
         })
     };
     let data = if value.is_empty() {
-        serde_json::Value::Null
+        Data::default()
     } else {
         serde_json::from_slice(value).map_err(|e| {
             SinkError::Rejected(format!("a binary-mode event's data is not JSON: {e}"))
@@ -178,7 +178,7 @@ mod tests {
         }
         assert_eq!(headers.len(), want.len());
         let data: serde_json::Value = serde_json::from_slice(&message.value).expect("json");
-        assert_eq!(data, event.data);
+        assert_eq!(data, event.data.value());
         assert!(message.timestamp_ms.is_some_and(|ms| ms > 0));
         let back = decode(Some(&message.headers), Some(&message.value)).expect("decodes");
         assert_eq!(back, event);

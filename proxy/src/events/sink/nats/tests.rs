@@ -40,7 +40,7 @@ fn event(id: &str, kind: &str, route: Option<&str>) -> Event {
         datacontenttype: "application/json".into(),
         subject: route.map(Into::into),
         correlationid: id.into(),
-        data: serde_json::json!({ "n": id }),
+        data: serde_json::json!({ "n": id }).into(),
     }
 }
 
