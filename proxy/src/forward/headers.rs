@@ -33,21 +33,31 @@ pub const VIA_VALUE: &str = "1.1 strangler";
 /// When `keep_upgrade` is set (an Upgrade handshake being relayed), `Connection: upgrade` and
 /// `Upgrade` are kept so the upstream sees the handshake.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // Usually none is there: one pass over the names instead of six lookups. (`Connection`
-    // is one of them, so no field can be named by it either.)
-    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+    // One pass over the names notes which hop-by-hop fields are there (usually none, or an
+    // upstream's `Connection: keep-alive`); only those are looked up again.
+    let mut present = 0u8;
+    for name in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+            present |= 1 << i;
+        }
+    }
+    if present == 0 {
         return;
     }
-    if let Some(connection) = headers.get(header::CONNECTION) {
-        let named: Vec<HeaderName> = connection
-            .to_str()
-            .unwrap_or_default()
-            .split(',')
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-            .filter(|n| !(keep_upgrade && n == header::UPGRADE))
-            .collect();
-        for name in named {
-            headers.remove(name);
+    // The fields `Connection` names, removed by the token itself: no `HeaderName` is built
+    // for tokens that name no field, such as `keep-alive` or `close`.
+    let connection: Vec<HeaderValue> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .cloned()
+        .collect();
+    for value in &connection {
+        for token in value.to_str().unwrap_or_default().split(',') {
+            let token = token.trim();
+            let kept = keep_upgrade && token.eq_ignore_ascii_case("upgrade");
+            if !token.is_empty() && !kept {
+                headers.remove(token);
+            }
         }
     }
     let upgrade = if keep_upgrade {
@@ -55,8 +65,10 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     } else {
         None
     };
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    for (i, name) in HOP_BY_HOP.iter().enumerate() {
+        if present & (1 << i) != 0 {
+            headers.remove(name);
+        }
     }
     if let Some(upgrade) = upgrade {
         headers.insert(header::UPGRADE, upgrade);
@@ -258,6 +270,22 @@ mod tests {
         ]);
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1);
+        assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn every_connection_field_counts_and_odd_tokens_are_ignored() {
+        let mut h = HeaderMap::new();
+        h.append("connection", HeaderValue::from_static("close"));
+        h.append(
+            "connection",
+            HeaderValue::from_static("X-One , bad token, ,x-two"),
+        );
+        h.insert("x-one", HeaderValue::from_static("1"));
+        h.insert("x-two", HeaderValue::from_static("2"));
+        h.insert("accept", HeaderValue::from_static("*/*"));
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("accept"));
     }
 
