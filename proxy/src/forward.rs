@@ -1,7 +1,8 @@
-//! Forwarding to upstreams: the pooled hyper client, header rules, timeouts and retries.
+//! Forwarding to upstreams: the connection pool, header rules, timeouts and retries.
 //!
-//! Each named upstream owns a pooled client (its connect timeout lives in the connector), so
-//! a reload that leaves an upstream unchanged keeps its warm connections. Bodies stream in
+//! Each named upstream owns its [`pool`] of HTTP/1.1 connections (its connect timeout lives
+//! in the connector), so a reload that leaves an upstream unchanged keeps its warm
+//! connections. Bodies stream in
 //! both directions; only a request body up to [`body::BUFFER_LIMIT`] is read whole first.
 //! Only a connection that could not be opened is retried (`connect_retries`, inside the
 //! [`connect::RetryConnector`]): the request is sent once, so nothing can reach an upstream
@@ -11,6 +12,7 @@ pub mod body;
 mod connect;
 mod error;
 pub mod headers;
+mod pool;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,16 +20,15 @@ use std::time::Duration;
 
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri, header, request};
-use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::config::{Diagnostic, HostHeader, RawConfig, UpstreamConfig};
 use connect::RetryConnector;
+use pool::{Pool, SendError};
 
 pub use body::{BodyError, BoxError, Buffered, Prepared, ProxyBody};
 pub use error::ForwardError;
+pub use pool::PooledBody;
 
 /// One backend: where it is, how to talk to it, and its connection pool.
 #[derive(Debug)]
@@ -40,7 +41,7 @@ pub struct Upstream {
     /// Path prefix from the URL (`http://h/app` → `/app`), prepended to forwarded paths.
     path_prefix: Option<Arc<str>>,
     settings: UpstreamConfig,
-    client: Client<RetryConnector, ProxyBody>,
+    pool: Pool,
 }
 
 /// All upstreams of one configuration, by name.
@@ -123,13 +124,17 @@ impl Upstream {
         connector.set_connect_timeout(Some(settings.connect_timeout));
         connector.set_nodelay(true);
         connector.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(settings.pool_idle_timeout)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_max_idle_per_host(1024)
-            .set_host(false)
-            .build(RetryConnector::new(connector, settings.connect_retries));
+        let address = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|e| e.to_string())?;
+        let pool = Pool::new(
+            RetryConnector::new(connector, settings.connect_retries),
+            address,
+            settings.pool_idle_timeout,
+        );
         Ok(Self {
             name: Arc::from(name),
             scheme,
@@ -137,7 +142,7 @@ impl Upstream {
             authority_header,
             path_prefix,
             settings: settings.clone(),
-            client,
+            pool,
         })
     }
 
@@ -196,7 +201,7 @@ impl Upstream {
         &self,
         parts: request::Parts,
         body: Prepared,
-    ) -> Result<Response<Incoming>, ForwardError> {
+    ) -> Result<Response<PooledBody>, ForwardError> {
         let body = match body {
             Prepared::Whole(b) => b.to_body(),
             Prepared::Streaming(b) => b,
@@ -210,10 +215,14 @@ impl Upstream {
 
     async fn attempt(
         &self,
-        request: Request<ProxyBody>,
+        mut request: Request<ProxyBody>,
         timeout: Duration,
-    ) -> Result<Response<Incoming>, ForwardError> {
-        match tokio::time::timeout(timeout, self.client.request(request)).await {
+    ) -> Result<Response<PooledBody>, ForwardError> {
+        // On the connection the request line carries only the path (origin form).
+        if let Some(path_and_query) = request.uri().path_and_query().cloned() {
+            *request.uri_mut() = Uri::from(path_and_query);
+        }
+        match tokio::time::timeout(timeout, self.pool.send(request)).await {
             Err(_) => Err(ForwardError::Timeout {
                 upstream: self.name.to_string(),
                 timeout_ms: timeout.as_millis(),
@@ -223,27 +232,27 @@ impl Upstream {
         }
     }
 
-    fn classify(&self, e: hyper_util::client::legacy::Error) -> ForwardError {
-        let detail = error_chain(&e);
-        if body::is_too_large(&e) {
-            return ForwardError::BodyTooLarge { limit: 0 };
-        }
-        if e.is_connect() {
-            // A connect timeout surfaces as a connect error; the client sees 504 for it.
-            if detail.contains("timed out") || detail.contains("timeout") {
-                return ForwardError::Timeout {
+    fn classify(&self, e: SendError) -> ForwardError {
+        match e {
+            SendError::Connect(e) => {
+                let detail = error_chain(&*e);
+                // A connect timeout surfaces as a connect error; the client sees 504 for it.
+                if detail.contains("timed out") || detail.contains("timeout") {
+                    return ForwardError::Timeout {
+                        upstream: self.name.to_string(),
+                        timeout_ms: self.settings.connect_timeout.as_millis(),
+                    };
+                }
+                ForwardError::Connect {
                     upstream: self.name.to_string(),
-                    timeout_ms: self.settings.connect_timeout.as_millis(),
-                };
+                    detail,
+                }
             }
-            return ForwardError::Connect {
+            SendError::Http(e) if body::is_too_large(&e) => ForwardError::BodyTooLarge { limit: 0 },
+            SendError::Http(e) => ForwardError::Upstream {
                 upstream: self.name.to_string(),
-                detail,
-            };
-        }
-        ForwardError::Upstream {
-            upstream: self.name.to_string(),
-            detail,
+                detail: error_chain(&e),
+            },
         }
     }
 }

@@ -18,7 +18,6 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use http::{HeaderValue, Request, Response, StatusCode, Version, header};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -28,7 +27,7 @@ use crate::admin::metrics::{Answered, Metrics};
 use crate::config::RouteMode;
 use crate::events::Publisher;
 use crate::events::exchange::Probe;
-use crate::forward::{self, ClientSide, ForwardError, ProxyBody, headers};
+use crate::forward::{self, ClientSide, ForwardError, PooledBody, ProxyBody, headers};
 use crate::listen::{ClientBody, Peer};
 use crate::reload::Snapshot;
 use crate::rollout::{Gates, evidence};
@@ -362,7 +361,7 @@ impl Shared {
         }
         headers::append_via(response.headers_mut());
         let response =
-            response.map(|b: Incoming| b.map_err(forward::BoxError::from).boxed_unsync());
+            response.map(|b: PooledBody| b.map_err(forward::BoxError::from).boxed_unsync());
         Ok(match (mirror, primary_headers) {
             (Some(mirror), Some(primary_headers)) => {
                 let (head, body) = response.into_parts();
