@@ -109,11 +109,9 @@ impl Probe {
     ) -> Self {
         let method = parts.method.clone();
         let exchanges = exchanges && plan.exchanges;
-        let mut request_headers = HeaderMap::new();
-        let listed: &[HeaderName] = if exchanges { &plan.headers } else { &[] };
-        for name in listed.iter().chain(plan.rule_request_headers.iter()) {
-            copy_header(&parts.headers, &mut request_headers, name);
-        }
+        let request_headers = copy_headers(&parts.headers, |name| {
+            (exchanges && plan.headers.contains(name)) || plan.rule_request_headers.contains(name)
+        });
         let mut request_cap = if exchanges {
             plan.bodies.unwrap_or(0)
         } else {
@@ -183,16 +181,6 @@ impl Probe {
         let plan = &self.plan;
         let status = response.status();
         let rules_fire = plan.rules.iter().any(|r| r.fires(&self.method, status));
-        let mut headers = HeaderMap::new();
-        let listed: &[HeaderName] = if self.exchanges { &plan.headers } else { &[] };
-        let for_rules = if rules_fire {
-            &*plan.rule_response_headers
-        } else {
-            &[]
-        };
-        for name in listed.iter().chain(for_rules) {
-            copy_header(response.headers(), &mut headers, name);
-        }
         let mut cap = if self.exchanges {
             plan.bodies.unwrap_or(0)
         } else {
@@ -201,9 +189,12 @@ impl Probe {
         if rules_fire && plan.rules_read_body(&self.method, false) {
             cap = cap.max(emit::BODY_LIMIT);
         }
-        if cap > 0 {
-            copy_header(response.headers(), &mut headers, &CONTENT_ENCODING);
-        }
+        // `content-encoding` too when a body is copied, to decode the copy.
+        let headers = copy_headers(response.headers(), |name| {
+            (self.exchanges && plan.headers.contains(name))
+                || (rules_fire && plan.rule_response_headers.contains(name))
+                || (cap > 0 && name == CONTENT_ENCODING)
+        });
         let answered = Answered {
             ttfb: self.started.elapsed(),
             probe: self,
@@ -411,13 +402,16 @@ fn body_copy(
     })
 }
 
-fn copy_header(from: &HeaderMap, to: &mut HeaderMap, name: &HeaderName) {
-    if to.contains_key(name) {
-        return;
+/// The fields of `from` that `wanted` names, every value in order. One pass over the
+/// message's fields with cheap name comparisons, instead of a hash lookup per listed name.
+fn copy_headers(from: &HeaderMap, wanted: impl Fn(&HeaderName) -> bool) -> HeaderMap {
+    let mut to = HeaderMap::new();
+    for (name, value) in from {
+        if wanted(name) {
+            to.append(name.clone(), value.clone());
+        }
     }
-    for value in from.get_all(name) {
-        to.append(name.clone(), value.clone());
-    }
+    to
 }
 
 /// `%XX` sequences decoded; invalid UTF-8 replaced.
