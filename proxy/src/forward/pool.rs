@@ -287,7 +287,7 @@ impl Body for PooledBody {
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use http_body_util::{BodyExt, Full};
+    use http_body_util::{BodyExt, Full, StreamBody};
     use hyper::server::conn::http1 as server;
     use hyper::service::service_fn;
     use hyper_util::client::legacy::connect::HttpConnector;
@@ -295,6 +295,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     use super::*;
+    use crate::forward::BoxError;
 
     /// An HTTP/1.1 server on a loopback port answering `hello` (or closing after each
     /// answer when `close` is set); counts the connections it accepted.
@@ -391,6 +392,26 @@ mod tests {
         assert_eq!(pool.idle(), 0, "the reaper closed the idle connection");
         let response = pool.send(get()).await.unwrap();
         assert_eq!(text(response).await, "hello");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    }
+
+    /// hyper closes a connection whose answer came before its request body was sent, so a
+    /// later request never waits behind an upload that may not end.
+    #[tokio::test]
+    async fn a_connection_still_sending_a_body_after_an_early_answer_is_not_handed_out() {
+        let (address, accepted) = upstream(false).await;
+        let pool = pool(address, Duration::from_secs(30));
+        // A request body that never ends; the upstream answers without reading it.
+        let endless = StreamBody::new(futures_util::stream::pending::<
+            Result<Frame<Bytes>, BoxError>,
+        >());
+        let upload = Request::post("/").body(endless.boxed_unsync()).unwrap();
+        let response = pool.send(upload).await.unwrap();
+        assert_eq!(text(response).await, "hello");
+        let next = tokio::time::timeout(Duration::from_secs(5), pool.send(get()))
+            .await
+            .expect("the next request waited for the busy connection");
+        assert_eq!(text(next.unwrap()).await, "hello");
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
