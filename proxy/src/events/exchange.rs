@@ -36,30 +36,34 @@ pub const REDACTED: &str = "[redacted]";
 /// `strangler.exchange.seen.v1`: one client exchange, routed or not, published when its
 /// response body has been sent (or the client went away). Subject: the route id, absent for
 /// an unrouted exchange. Correlation: the exchange's request id (`x-request-id`).
+///
+/// Readers use the defaults of `S` (text) and `M` (maps of text). The proxy writes one from
+/// what it already holds (`&str`, the message's own header map) instead of copying every
+/// string for each exchange it publishes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExchangeSeen {
+pub struct ExchangeSeen<S = String, M = BTreeMap<String, String>> {
     /// The route that took the request; `null` when none matched (the default upstream
     /// answered) or the request was refused before routing.
-    pub route: Option<String>,
+    pub route: Option<S>,
     /// The route's mode: `legacy`, `shadow`, `canary`, `extracted` or `retired`; `null` when
     /// unrouted.
-    pub mode: Option<String>,
+    pub mode: Option<S>,
     /// Request method, e.g. `POST`.
-    pub method: String,
+    pub method: S,
     /// The route's `match.path` (`/api/products/{sku}`); `null` when unrouted.
-    pub path_template: Option<String>,
+    pub path_template: Option<S>,
     /// Request path as received, without the query.
-    pub path: String,
+    pub path: S,
     /// Path parameters of the template, percent-decoded: `{"sku": "A-1"}`.
-    pub params: BTreeMap<String, String>,
+    pub params: M,
     /// The raw query string (without `?`), `null` when there was none.
-    pub query: Option<String>,
+    pub query: Option<S>,
     /// The status the client got (a proxy error such as 502 included).
     pub status: u16,
     /// Name of the upstream that answered; `null` when none was chosen.
-    pub upstream: Option<String>,
+    pub upstream: Option<S>,
     /// Which side answered: `legacy` or `extracted`.
-    pub side: String,
+    pub side: S,
     /// Timings from the request's arrival.
     pub latency: Latency,
     /// Body sizes as they went over the wire.
@@ -67,9 +71,9 @@ pub struct ExchangeSeen {
     /// Request headers on the route's allow-list (default: content-type, content-length,
     /// user-agent, accept, location, x-request-id); repeated fields joined by `, `;
     /// credentials always `"[redacted]"`.
-    pub request_headers: BTreeMap<String, String>,
+    pub request_headers: M,
     /// Response headers on the allow-list, as the client got them; same rules.
-    pub response_headers: BTreeMap<String, String>,
+    pub response_headers: M,
     /// The request body, when the route has `events = { bodies = true }`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_body: Option<BodyCopy>,

@@ -111,7 +111,7 @@ fn example(kind: &str) -> Event {
 }
 
 fn exchange_seen() -> Event {
-    let seen = exchange::ExchangeSeen {
+    let seen: exchange::ExchangeSeen = exchange::ExchangeSeen {
         route: Some("products".into()),
         mode: Some("shadow".into()),
         method: "GET".into(),

@@ -4,6 +4,7 @@
 //! Bodies are counted as they stream; they are copied only when the route's events carry
 //! them or an emit rule that can fire reads them, and only up to a cap.
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -11,6 +12,7 @@ use base64::Engine;
 use bytes::Bytes;
 use http::header::CONTENT_ENCODING;
 use http::{HeaderMap, HeaderName, Method, Response, StatusCode, request};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::body::{Copying, Counted, Watched};
 use super::plan::RoutePlan;
@@ -260,22 +262,21 @@ impl Finished {
         let mut events = Vec::new();
         if probe.exchanges {
             let bodies = plan.bodies;
-            let seen = ExchangeSeen {
-                route: plan.route.as_deref().map(str::to_owned),
-                mode: plan.mode.map(|m| m.as_str().to_owned()),
-                method: probe.method.as_str().to_owned(),
-                path_template: plan.template.as_deref().map(str::to_owned),
-                path: probe.path.clone(),
-                params: probe.params.iter().cloned().collect(),
-                query: probe.query.clone(),
+            let seen: ExchangeSeen<&str, Fields<'_>> = ExchangeSeen {
+                route: plan.route.as_deref(),
+                mode: plan.mode.map(|m| m.as_str()),
+                method: probe.method.as_str(),
+                path_template: plan.template.as_deref(),
+                path: &probe.path,
+                params: Fields::Params(&probe.params),
+                query: probe.query.as_deref(),
                 status: status.as_u16(),
-                upstream: probe.upstream.as_deref().map(str::to_owned),
+                upstream: probe.upstream.as_deref(),
                 side: if probe.extracted {
                     "extracted"
                 } else {
                     "legacy"
-                }
-                .to_owned(),
+                },
                 latency: Latency {
                     ttfb_ms: ms(ttfb),
                     total_ms: ms(total),
@@ -284,8 +285,8 @@ impl Finished {
                     request_bytes: request.bytes,
                     response_bytes: response.bytes,
                 },
-                request_headers: render(&probe.request_headers, &plan.headers),
-                response_headers: render(&headers, &plan.headers),
+                request_headers: Fields::Headers(&probe.request_headers, &plan.headers),
+                response_headers: Fields::Headers(&headers, &plan.headers),
                 request_body: bodies
                     .and_then(|cap| body_copy(request.copy.as_ref(), request.truncated, None, cap)),
                 response_body: bodies.and_then(|cap| {
@@ -340,31 +341,46 @@ impl Finished {
     }
 }
 
-/// Header name → value(s) for the allow-listed names present; credentials redacted.
-fn render(
-    headers: &HeaderMap,
-    allowed: &[HeaderName],
-) -> std::collections::BTreeMap<String, String> {
-    let mut out = std::collections::BTreeMap::new();
-    for name in allowed {
-        let mut values = headers.get_all(name).iter();
-        let Some(first) = values.next() else {
-            continue;
-        };
-        let text = if SENSITIVE.contains(&name.as_str()) {
-            REDACTED.to_owned()
-        } else {
-            // One string grown in place (most fields have one value).
-            let mut text = String::from_utf8_lossy(first.as_bytes()).into_owned();
-            for value in values {
-                text.push_str(", ");
-                text.push_str(&String::from_utf8_lossy(value.as_bytes()));
+/// A map of an exchange event, written from where the proxy keeps it (no copy).
+enum Fields<'a> {
+    /// Path parameters, percent-decoded, in the template's order.
+    Params(&'a [(String, String)]),
+    /// The allow-listed fields of a message that are present: repeated values joined by
+    /// `, `, credentials always [`REDACTED`].
+    Headers(&'a HeaderMap, &'a [HeaderName]),
+}
+
+impl Serialize for Fields<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Params(params) => serializer.collect_map(params.iter().map(|(k, v)| (k, v))),
+            Self::Headers(headers, allowed) => {
+                let mut map = serializer.serialize_map(None)?;
+                for (i, name) in allowed.iter().enumerate() {
+                    let mut values = headers.get_all(name).iter();
+                    let Some(first) = values.next() else {
+                        continue;
+                    };
+                    if allowed[..i].contains(name) {
+                        continue; // listed twice in routes.toml
+                    }
+                    let text = if SENSITIVE.contains(&name.as_str()) {
+                        Cow::Borrowed(REDACTED)
+                    } else {
+                        let mut text = String::from_utf8_lossy(first.as_bytes());
+                        for value in values {
+                            let joined = text.to_mut();
+                            joined.push_str(", ");
+                            joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
+                        }
+                        text
+                    };
+                    map.serialize_entry(name.as_str(), &text)?;
+                }
+                map.end()
             }
-            text
-        };
-        out.insert(name.as_str().to_owned(), text);
+        }
     }
-    out
 }
 
 /// A body copy for an exchange event: decoded when `decode_by` says how, cut at `cap`.

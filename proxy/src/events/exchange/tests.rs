@@ -79,7 +79,7 @@ fn data_of(events: &[Event], kind: &str) -> Value {
 #[test]
 fn exchange_event_shape_allow_list_and_redaction() {
     let s = setup(
-        "[[routes]]\nid = \"products\"\nmatch = { path = \"/api/products/{sku}\" }\nmode = \"legacy\"\nevents = { headers = [\"authorization\", \"cookie\", \"set-cookie\", \"accept\", \"x-absent\"] }\n",
+        "[[routes]]\nid = \"products\"\nmatch = { path = \"/api/products/{sku}\" }\nmode = \"legacy\"\nevents = { headers = [\"authorization\", \"cookie\", \"set-cookie\", \"accept\", \"x-absent\", \"accept\"] }\n",
     );
     let request = Request::get("/api/products/caf%C3%A9?x=1&y")
         .header("authorization", "Bearer secret")
@@ -102,6 +102,12 @@ fn exchange_event_shape_allow_list_and_redaction() {
     assert_eq!(event.kind, types::EXCHANGE_SEEN);
     assert_eq!(event.subject.as_deref(), Some("products"));
     assert_eq!(event.correlationid, "corr-1");
+    assert_eq!(
+        event.data.json().matches("\"accept\"").count(),
+        1,
+        "a header listed twice is written once: {}",
+        event.data
+    );
     let data = event.data.value();
     assert_eq!(data["route"], "products");
     assert_eq!(data["mode"], "legacy");
