@@ -2,8 +2,8 @@
 //!
 //! Each named upstream owns its [`pool`] of HTTP/1.1 connections (its connect timeout lives
 //! in the connector), so a reload that leaves an upstream unchanged keeps its warm
-//! connections. Bodies stream in
-//! both directions; only a request body up to [`body::BUFFER_LIMIT`] is read whole first.
+//! connections. Bodies stream in both directions; only a request body up to
+//! [`body::BUFFER_LIMIT`] is read whole first.
 //! Only a connection that could not be opened is retried (`connect_retries`, inside the
 //! [`connect::RetryConnector`]): the request is sent once, so nothing can reach an upstream
 //! twice.
@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::uri::{Authority, PathAndQuery, Scheme};
+use http::uri::{PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri, header, request};
 use hyper_util::client::legacy::connect::HttpConnector;
 
@@ -34,8 +34,6 @@ pub use pool::PooledBody;
 #[derive(Debug)]
 pub struct Upstream {
     name: Arc<str>,
-    scheme: Scheme,
-    authority: Authority,
     /// Value for `Host` when the upstream rewrites it.
     authority_header: HeaderValue,
     /// Path prefix from the URL (`http://h/app` → `/app`), prepended to forwarded paths.
@@ -125,8 +123,8 @@ impl Upstream {
         connector.set_nodelay(true);
         connector.enforce_http(true);
         let address = Uri::builder()
-            .scheme(scheme.clone())
-            .authority(authority.clone())
+            .scheme(scheme)
+            .authority(authority)
             .path_and_query("/")
             .build()
             .map_err(|e| e.to_string())?;
@@ -137,8 +135,6 @@ impl Upstream {
         );
         Ok(Self {
             name: Arc::from(name),
-            scheme,
-            authority,
             authority_header,
             path_prefix,
             settings: settings.clone(),
@@ -156,7 +152,8 @@ impl Upstream {
         self.settings.response_timeout
     }
 
-    /// Rewrites `parts` to target this upstream: URI, Host per policy.
+    /// Rewrites `parts` to target this upstream: the path (origin form, as the connection to
+    /// the upstream carries it, with the URL's prefix), Host per policy.
     pub fn target(&self, parts: &mut request::Parts) -> Result<(), ForwardError> {
         let path_and_query = match (&self.path_prefix, parts.uri.path_and_query()) {
             (None, Some(pq)) => pq.clone(),
@@ -184,12 +181,7 @@ impl Upstream {
                 .headers
                 .insert(header::HOST, self.authority_header.clone());
         }
-        parts.uri = Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|_| ForwardError::BadRequest("invalid request target"))?;
+        parts.uri = Uri::from(path_and_query);
         parts.version = http::Version::HTTP_11;
         Ok(())
     }
@@ -215,13 +207,9 @@ impl Upstream {
 
     async fn attempt(
         &self,
-        mut request: Request<ProxyBody>,
+        request: Request<ProxyBody>,
         timeout: Duration,
     ) -> Result<Response<PooledBody>, ForwardError> {
-        // On the connection the request line carries only the path (origin form).
-        if let Some(path_and_query) = request.uri().path_and_query().cloned() {
-            *request.uri_mut() = Uri::from(path_and_query);
-        }
         match tokio::time::timeout(timeout, self.pool.send(request)).await {
             Err(_) => Err(ForwardError::Timeout {
                 upstream: self.name.to_string(),
@@ -298,10 +286,7 @@ mod tests {
         let u = upstream("http://127.0.0.1:8081", HostHeader::Preserve);
         let mut p = parts("/api/products?q=%C3%A9", Some("shop.example"));
         u.target(&mut p).unwrap();
-        assert_eq!(
-            p.uri.to_string(),
-            "http://127.0.0.1:8081/api/products?q=%C3%A9"
-        );
+        assert_eq!(p.uri, "/api/products?q=%C3%A9");
         assert_eq!(p.headers["host"], "shop.example");
     }
 
@@ -310,7 +295,7 @@ mod tests {
         let u = upstream("http://127.0.0.1:8082/app/", HostHeader::Rewrite);
         let mut p = parts("/misc/health", Some("shop.example"));
         u.target(&mut p).unwrap();
-        assert_eq!(p.uri.to_string(), "http://127.0.0.1:8082/app/misc/health");
+        assert_eq!(p.uri, "/app/misc/health");
         assert_eq!(p.headers["host"], "127.0.0.1:8082");
     }
 
@@ -320,6 +305,7 @@ mod tests {
         let mut p = parts("http://shop.example:8080/x", None);
         u.target(&mut p).unwrap();
         assert_eq!(p.headers["host"], "shop.example:8080");
+        assert_eq!(p.uri, "/x");
     }
 
     #[test]
