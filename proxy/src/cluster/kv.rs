@@ -157,20 +157,8 @@ impl Bucket {
             Ok(Err(_)) => {
                 // Created as a stream rather than with `create_key_value`, whose account
                 // query does not parse the answer of the NATS 2.9 that Debian ships.
-                let config = stream::Config {
-                    name: format!("KV_{bucket}"),
-                    description: Some("strangler route modes, one key per route".into()),
-                    subjects: vec![format!("$KV.{bucket}.>")],
-                    max_messages_per_subject: HISTORY,
-                    max_bytes: -1,
-                    max_message_size: -1,
-                    allow_rollup: true,
-                    deny_delete: true,
-                    allow_direct: true,
-                    discard: stream::DiscardPolicy::New,
-                    num_replicas: 1,
-                    ..Default::default()
-                };
+                let config =
+                    bucket_stream(bucket, "strangler route modes, one key per route", HISTORY);
                 match bounded(js.get_or_create_stream(config)).await {
                     // Created now, or by another instance meanwhile.
                     Ok(Ok(_)) => match bounded(js.get_key_value(bucket.as_str())).await {
@@ -212,21 +200,10 @@ impl Bucket {
             return Ok(store);
         }
         let config = stream::Config {
-            name: format!("KV_{name}"),
-            description: Some(description.to_owned()),
-            subjects: vec![format!("$KV.{name}.>")],
-            max_messages_per_subject: 1,
             max_age,
             // JetStream wants the duplicate window within max_age.
             duplicate_window: max_age,
-            max_bytes: -1,
-            max_message_size: -1,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            discard: stream::DiscardPolicy::New,
-            num_replicas: 1,
-            ..Default::default()
+            ..bucket_stream(name, description, 1)
         };
         match bounded(js.get_or_create_stream(config)).await? {
             Ok(_) => bounded(js.get_key_value(name))
@@ -241,6 +218,26 @@ impl Bucket {
     /// Whether the connection is up now.
     pub fn is_connected(&self) -> bool {
         self.client.connection_state() == async_nats::connection::State::Connected
+    }
+}
+
+/// The stream behind KV bucket `name`, with the settings `create_key_value` would give it
+/// (created as streams: see the note on NATS 2.9 in [`Bucket::open`]), keeping
+/// `history` values per key.
+fn bucket_stream(name: &str, description: &str, history: i64) -> stream::Config {
+    stream::Config {
+        name: format!("KV_{name}"),
+        description: Some(description.to_owned()),
+        subjects: vec![format!("$KV.{name}.>")],
+        max_messages_per_subject: history,
+        max_bytes: -1,
+        max_message_size: -1,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        num_replicas: 1,
+        ..Default::default()
     }
 }
 
