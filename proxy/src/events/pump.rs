@@ -214,12 +214,32 @@ impl<D: Deliver> Pump<D> {
                 _ = tick.tick() => self.maintain(),
                 n = self.rx.recv_many(&mut incoming, self.batch) => {
                     self.closed = n == 0;
+                    if !self.closed {
+                        self.gather(&mut incoming).await;
+                    }
                     self.intake.unpack(incoming.drain(..), &mut buf);
                     self.send(&mut buf).await;
                 }
             }
         }
         self.finish().await;
+    }
+
+    /// Lets the other ready tasks run first, then takes what they sent, up to a batch: the
+    /// events of the exchanges that end meanwhile join this batch, so a busy proxy writes (or
+    /// sends) many events at once instead of one per exchange. Woken by the first event, the
+    /// pump would otherwise run straight after the task that sent it.
+    async fn gather(&mut self, incoming: &mut Vec<Pending>) {
+        if incoming.len() >= self.batch {
+            return;
+        }
+        tokio::task::yield_now().await;
+        while incoming.len() < self.batch {
+            match self.rx.try_recv() {
+                Ok(pending) => incoming.push(pending),
+                Err(_) => break,
+            }
+        }
     }
 
     /// Sends a batch fresh from the channel (the spool is empty), then moves it into the

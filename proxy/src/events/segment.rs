@@ -146,16 +146,28 @@ const ENVELOPE_BYTES: usize = 384;
 
 /// Serializes `event` as one line, newline included.
 pub fn to_line(event: &Event) -> Vec<u8> {
+    let mut line = Vec::new();
+    push_line(&mut line, event);
+    line
+}
+
+/// Appends `event`'s line, newline included, to `buf`.
+fn push_line(buf: &mut Vec<u8>, event: &Event) {
     // Room for the envelope up front: growing from serde_json's 128 bytes copied the line
     // three times. An `Event` holds only strings and JSON text: serializing it cannot fail,
     // and JSON escapes every newline inside strings.
-    let mut line = Vec::with_capacity(event.data.json().len() + ENVELOPE_BYTES);
-    if serde_json::to_writer(&mut line, event).is_err() {
-        line = b"{}".to_vec();
+    buf.reserve(event.data.json().len() + ENVELOPE_BYTES);
+    let start = buf.len();
+    if serde_json::to_writer(&mut *buf, event).is_err() {
+        buf.truncate(start);
+        buf.extend_from_slice(b"{}");
     }
-    line.push(b'\n');
-    line
+    buf.push(b'\n');
 }
+
+/// The write buffer kept between batches is let go of past this size (a burst of large
+/// events should not pin its memory).
+const KEPT_BUFFER: usize = 1 << 20;
 
 /// Appends to a segment folder; the one writer of that folder.
 #[derive(Debug)]
@@ -171,6 +183,8 @@ pub struct Writer {
     /// Written since the last fsync.
     dirty: bool,
     last_sync: Instant,
+    /// The lines of the batch being written, reused from batch to batch.
+    scratch: Vec<u8>,
 }
 
 impl Writer {
@@ -213,6 +227,7 @@ impl Writer {
             next,
             dirty: false,
             last_sync: Instant::now(),
+            scratch: Vec::new(),
         })
     }
 
@@ -268,19 +283,58 @@ impl Writer {
             count += 1;
         }
         self.write(&buf, count)?;
-        match self.options.fsync {
-            Fsync::Always => self.sync(),
-            Fsync::Interval if self.last_sync.elapsed() >= self.options.fsync_interval => {
-                self.sync()
+        self.sync_if_policy_says()
+    }
+
+    /// Appends events, then syncs as the fsync policy says.
+    pub fn append(&mut self, events: &[Event]) -> Result<(), SegmentError> {
+        self.write_events(events)?;
+        self.sync_if_policy_says()
+    }
+
+    /// Appends events, rotating by size, without syncing (see [`Writer::sync_due`]): the
+    /// lines are serialized into one buffer kept between batches and written at once. On
+    /// error nothing of the failing write stays on disk.
+    pub fn write_events(&mut self, events: &[Event]) -> Result<(), SegmentError> {
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        let written = self.write_lines_of(events, &mut buf);
+        if buf.capacity() <= KEPT_BUFFER {
+            self.scratch = buf;
+        }
+        written
+    }
+
+    fn write_lines_of(&mut self, events: &[Event], buf: &mut Vec<u8>) -> Result<(), SegmentError> {
+        let mut count = 0u64;
+        for event in events {
+            let start = buf.len();
+            push_line(buf, event);
+            let pending = self.active_bytes() + start as u64;
+            let line = (buf.len() - start) as u64;
+            if pending > 0 && pending + line > self.options.segment_size {
+                self.write(&buf[..start], count)?;
+                buf.drain(..start);
+                count = 0;
+                self.rotate()?;
             }
-            Fsync::Interval | Fsync::Never => Ok(()),
+            count += 1;
+        }
+        self.write(buf, count)
+    }
+
+    /// Whether the fsync policy wants what was written synced now: after every write with
+    /// `always`, once the interval has passed with `interval`, never with `never`.
+    pub fn sync_due(&self) -> bool {
+        match self.options.fsync {
+            Fsync::Always => true,
+            Fsync::Interval => self.last_sync.elapsed() >= self.options.fsync_interval,
+            Fsync::Never => false,
         }
     }
 
-    /// Appends events.
-    pub fn append(&mut self, events: &[Event]) -> Result<(), SegmentError> {
-        let lines: Vec<Vec<u8>> = events.iter().map(to_line).collect();
-        self.append_lines(&lines)
+    fn sync_if_policy_says(&mut self) -> Result<(), SegmentError> {
+        if self.sync_due() { self.sync() } else { Ok(()) }
     }
 
     fn active_bytes(&self) -> u64 {
@@ -302,9 +356,11 @@ impl Writer {
             return Ok(());
         }
         let first = self.active_first();
-        let path = self.dir.join(segment_name(first));
+        // Named only to open the file or to report an error: not built on every write.
+        let path = || self.dir.join(segment_name(first));
         let before = self.active_bytes();
         if self.active.is_none() {
+            let path = path();
             let file = OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -321,7 +377,7 @@ impl Writer {
             if file.set_len(before).is_err() {
                 self.active = None;
             }
-            return Err(SegmentError::new("append to", &path)(e));
+            return Err(SegmentError::new("append to", &path())(e));
         }
         self.segments.insert(first, before + buf.len() as u64);
         self.next += count;
@@ -357,10 +413,8 @@ impl Writer {
 
     /// Syncs when the interval policy is due (called on the publisher's timer).
     pub fn sync_if_due(&mut self) -> Result<(), SegmentError> {
-        if self.options.fsync == Fsync::Interval
-            && self.last_sync.elapsed() >= self.options.fsync_interval
-        {
-            self.sync()?;
+        if self.options.fsync == Fsync::Interval {
+            self.sync_if_policy_says()?;
         }
         Ok(())
     }

@@ -172,6 +172,34 @@ async fn a_slow_sink_spills_to_the_spool_instead_of_filling_the_channel() {
     assert!(stats.spooled > 0, "{stats:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn events_from_tasks_ready_together_are_delivered_in_one_batch() {
+    let fake = Fake::default();
+    let publisher = Arc::new(Publisher::start_with(
+        &bus(64, 16),
+        fake.clone(),
+        None,
+        limits(),
+    ));
+    tokio::time::sleep(Duration::from_millis(20)).await; // the pump waits on its channel
+    // One task on the worker spawns eight exchanges' ends: the first one's event wakes the
+    // pump, which the scheduler would run next, before the other seven.
+    let spawner = publisher.clone();
+    tokio::spawn(async move {
+        for n in 0..8 {
+            let publisher = spawner.clone();
+            tokio::spawn(async move { publisher.publish(event(n)) });
+        }
+    })
+    .await
+    .unwrap();
+    until("all delivered", || fake.delivered().len() >= 8).await;
+    let mut delivered = fake.delivered();
+    delivered.sort_unstable(); // the tasks ran in the scheduler's order
+    assert_eq!(delivered, (0..8).collect::<Vec<_>>());
+    assert_eq!(fake.0.lock().unwrap().calls, 1, "one batch for all eight");
+}
+
 #[tokio::test]
 async fn a_full_channel_drops_and_counts() {
     let fake = Fake::default();

@@ -176,3 +176,34 @@ fn an_empty_folder_starts_at_the_given_offset() {
     assert_eq!(list(&dir.path().join("new")).unwrap()[0].0, 40);
     assert_eq!(writer.next_offset(), 41);
 }
+
+#[test]
+fn the_fsync_policy_says_when_a_sync_is_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |fsync: Fsync| Options {
+        segment_size: 1 << 20,
+        fsync,
+        fsync_interval: Duration::from_secs(3600),
+    };
+    for (fsync, due) in [
+        (Fsync::Always, true),
+        (Fsync::Interval, false),
+        (Fsync::Never, false),
+    ] {
+        let mut writer = Writer::open(dir.path(), with(fsync), 0).unwrap();
+        writer.write_events(&[event(0)]).unwrap();
+        assert_eq!(writer.sync_due(), due, "{fsync:?}");
+    }
+    let mut writer = Writer::open(
+        dir.path(),
+        Options {
+            fsync_interval: Duration::ZERO,
+            ..with(Fsync::Interval)
+        },
+        0,
+    )
+    .unwrap();
+    writer.write_events(&[event(1)]).unwrap();
+    assert!(writer.sync_due(), "an interval that has passed");
+    assert_eq!(writer.next_offset(), 4, "every write landed");
+}
