@@ -37,27 +37,25 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // upstream's `Connection: keep-alive`); only those are looked up again.
     let mut present = 0u8;
     for name in headers.keys() {
-        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == name) {
+        if let Some(i) = hop_by_hop_index(name) {
             present |= 1 << i;
         }
     }
     if present == 0 {
         return;
     }
-    // The fields `Connection` names, removed by the token itself: no `HeaderName` is built
-    // for tokens that name no field, such as `keep-alive` or `close`.
-    let connection: Vec<HeaderValue> = headers
+    // The fields `Connection` names, removed by the token itself. A token naming a hop-by-hop
+    // field (`keep-alive`, the usual one) needs no lookup: that field goes below anyway, so
+    // the values are copied only when some token names another field.
+    let naming_others: Vec<HeaderValue> = headers
         .get_all(header::CONNECTION)
         .iter()
+        .filter(|value| tokens(value).any(names_other_field))
         .cloned()
         .collect();
-    for value in &connection {
-        for token in value.to_str().unwrap_or_default().split(',') {
-            let token = token.trim();
-            let kept = keep_upgrade && token.eq_ignore_ascii_case("upgrade");
-            if !token.is_empty() && !kept {
-                headers.remove(token);
-            }
+    for value in &naming_others {
+        for token in tokens(value).filter(|token| names_other_field(token)) {
+            headers.remove(token);
         }
     }
     let upgrade = if keep_upgrade {
@@ -74,6 +72,29 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         headers.insert(header::UPGRADE, upgrade);
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
+}
+
+/// Where `name` is in [`HOP_BY_HOP`]. Most names are ruled out by their length alone: this
+/// runs for every field of every request and response.
+fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
+    let name = name.as_str();
+    match name.len() {
+        2 | 7 | 10 | 16 | 17 => HOP_BY_HOP.iter().position(|h| h.as_str() == name),
+        _ => None,
+    }
+}
+
+/// The comma-separated tokens of a `Connection` value, trimmed.
+fn tokens(value: &HeaderValue) -> impl Iterator<Item = &str> {
+    value.to_str().unwrap_or_default().split(',').map(str::trim)
+}
+
+/// Whether a `Connection` token names a field other than the hop-by-hop ones.
+fn names_other_field(token: &str) -> bool {
+    !token.is_empty()
+        && !HOP_BY_HOP
+            .iter()
+            .any(|h| token.eq_ignore_ascii_case(h.as_str()))
 }
 
 /// HTTP/2 may split `cookie` into several fields; an HTTP/1.1 upstream expects one
@@ -311,6 +332,35 @@ mod tests {
         strip_hop_by_hop(&mut h, false);
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn hop_by_hop_names_are_found_by_length_then_name() {
+        for (i, name) in HOP_BY_HOP.iter().enumerate() {
+            assert_eq!(hop_by_hop_index(name), Some(i), "{name}");
+        }
+        for other in [
+            "user-agent",
+            "x-te",
+            "host",
+            "upgrade-insecure-requests",
+            "connection2",
+        ] {
+            let name = HeaderName::from_bytes(other.as_bytes()).unwrap();
+            assert_eq!(hop_by_hop_index(&name), None, "{other}");
+        }
+        // Mixed case in `Connection` still names the field; a hop-by-hop token costs no copy.
+        let mut h = map(&[
+            ("connection", "Keep-Alive, X-Trace"),
+            ("keep-alive", "timeout=5"),
+            ("x-trace", "1"),
+            ("via", "1.1 edge"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(
+            h.keys().map(HeaderName::as_str).collect::<Vec<_>>(),
+            ["via"]
+        );
     }
 
     #[test]
