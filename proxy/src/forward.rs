@@ -189,35 +189,30 @@ impl Upstream {
     /// Sends a request already [`target`](Self::target)ed at this upstream and waits for the
     /// response head, within the upstream's response timeout. A connection that fails to
     /// open is retried `connect_retries` times by the connector, before anything is sent.
-    pub async fn send(
+    ///
+    /// A plain function returning the pool's future, timed and mapped: an `async fn` would
+    /// keep its arguments beside the future they are moved into, and every request's future
+    /// (and every mirror's task) would carry both.
+    pub fn send(
         &self,
         parts: request::Parts,
         body: Prepared,
-    ) -> Result<Response<PooledBody>, ForwardError> {
+    ) -> impl Future<Output = Result<Response<PooledBody>, ForwardError>> + Send + '_ {
         let body = match body {
             Prepared::Whole(b) => b.to_body(),
             Prepared::Streaming(b) => b,
         };
-        self.attempt(
-            Request::from_parts(parts, body),
-            self.settings.response_timeout,
-        )
-        .await
-    }
-
-    async fn attempt(
-        &self,
-        request: Request<ProxyBody>,
-        timeout: Duration,
-    ) -> Result<Response<PooledBody>, ForwardError> {
-        match tokio::time::timeout(timeout, self.pool.send(request)).await {
+        let timeout = self.settings.response_timeout;
+        let sending =
+            tokio::time::timeout(timeout, self.pool.send(Request::from_parts(parts, body)));
+        futures_util::FutureExt::map(sending, move |sent| match sent {
             Err(_) => Err(ForwardError::Timeout {
                 upstream: self.name.to_string(),
                 timeout_ms: timeout.as_millis(),
             }),
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(self.classify(e)),
-        }
+        })
     }
 
     fn classify(&self, e: SendError) -> ForwardError {
