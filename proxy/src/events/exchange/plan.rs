@@ -138,11 +138,15 @@ impl RoutePlan {
         };
         let headers = match settings.and_then(|s| s.headers.as_ref()) {
             Some(names) => {
-                let mut parsed: Vec<HeaderName> = names
-                    .iter()
-                    .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
-                    .collect();
-                parsed.dedup();
+                // A name listed twice is kept once, where it first appears.
+                let mut parsed: Vec<HeaderName> = Vec::with_capacity(names.len());
+                for name in names {
+                    if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+                        if !parsed.contains(&name) {
+                            parsed.push(name);
+                        }
+                    }
+                }
                 parsed.into()
             }
             None => default_headers(),

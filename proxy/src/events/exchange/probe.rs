@@ -356,14 +356,12 @@ impl Serialize for Fields<'_> {
             Self::Params(params) => serializer.collect_map(params.iter().map(|(k, v)| (k, v))),
             Self::Headers(headers, allowed) => {
                 let mut map = serializer.serialize_map(None)?;
-                for (i, name) in allowed.iter().enumerate() {
+                // `allowed` lists each name once (the plan keeps a repeated name once).
+                for name in allowed.iter() {
                     let mut values = headers.get_all(name).iter();
                     let Some(first) = values.next() else {
                         continue;
                     };
-                    if allowed[..i].contains(name) {
-                        continue; // listed twice in routes.toml
-                    }
                     let text = if SENSITIVE.contains(&name.as_str()) {
                         Cow::Borrowed(REDACTED)
                     } else {
