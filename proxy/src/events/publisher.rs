@@ -74,7 +74,7 @@ impl Publisher {
         match bus.kind {
             BusKind::None => Ok(Self::disabled()),
             BusKind::Log => {
-                let sink = Sink::Log(log::LogSink::open(bus, base_dir)?);
+                let sink = Sink::Log(Box::new(log::LogSink::open(bus, base_dir)?));
                 let outlet = Outlet::new(bus.clone(), base_dir.to_owned(), Some(sink));
                 Ok(Self::start_with(bus, outlet, None, Limits::default()))
             }

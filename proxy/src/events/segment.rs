@@ -183,8 +183,8 @@ pub struct Writer {
     /// Written since the last fsync.
     dirty: bool,
     last_sync: Instant,
-    /// The lines of the batch being written, reused from batch to batch.
-    scratch: Vec<u8>,
+    /// The lines of the batch being written and where each ends, reused from batch to batch.
+    scratch: (Vec<u8>, Vec<usize>),
 }
 
 impl Writer {
@@ -227,7 +227,7 @@ impl Writer {
             next,
             dirty: false,
             last_sync: Instant::now(),
-            scratch: Vec::new(),
+            scratch: (Vec::new(), Vec::new()),
         })
     }
 
@@ -269,20 +269,12 @@ impl Writer {
     /// Appends serialized lines (each ending in `\n`), rotating by size, then syncs as the
     /// fsync policy says. On error nothing of the failing write stays on disk.
     pub fn append_lines(&mut self, lines: &[Vec<u8>]) -> Result<(), SegmentError> {
-        let mut buf = Vec::new();
-        let mut count = 0u64;
-        for line in lines {
-            let active_bytes = self.active_bytes() + buf.len() as u64;
-            if active_bytes > 0 && active_bytes + line.len() as u64 > self.options.segment_size {
-                self.write(&buf, count)?;
-                buf.clear();
-                count = 0;
-                self.rotate()?;
+        self.write_batch(|buf, ends| {
+            for line in lines {
+                buf.extend_from_slice(line);
+                ends.push(buf.len());
             }
-            buf.extend_from_slice(line);
-            count += 1;
-        }
-        self.write(&buf, count)?;
+        })?;
         self.sync_if_policy_says()
     }
 
@@ -292,35 +284,49 @@ impl Writer {
         self.sync_if_policy_says()
     }
 
-    /// Appends events, rotating by size, without syncing (see [`Writer::sync_due`]): the
-    /// lines are serialized into one buffer kept between batches and written at once. On
+    /// Appends events, rotating by size, without syncing (see [`Writer::sync_due`]). On
     /// error nothing of the failing write stays on disk.
     pub fn write_events(&mut self, events: &[Event]) -> Result<(), SegmentError> {
-        let mut buf = std::mem::take(&mut self.scratch);
+        self.write_batch(|buf, ends| {
+            for event in events {
+                push_line(buf, event);
+                ends.push(buf.len());
+            }
+        })
+    }
+
+    /// Lets `fill` put a batch's lines into one buffer (with where each ends), kept between
+    /// batches, and writes them at once: one write per segment they fall into.
+    fn write_batch(
+        &mut self,
+        fill: impl FnOnce(&mut Vec<u8>, &mut Vec<usize>),
+    ) -> Result<(), SegmentError> {
+        let (mut buf, mut ends) = std::mem::take(&mut self.scratch);
         buf.clear();
-        let written = self.write_lines_of(events, &mut buf);
+        ends.clear();
+        fill(&mut buf, &mut ends);
+        let written = self.write_rotating(&buf, &ends);
         if buf.capacity() <= KEPT_BUFFER {
-            self.scratch = buf;
+            self.scratch = (buf, ends);
         }
         written
     }
 
-    fn write_lines_of(&mut self, events: &[Event], buf: &mut Vec<u8>) -> Result<(), SegmentError> {
-        let mut count = 0u64;
-        for event in events {
-            let start = buf.len();
-            push_line(buf, event);
-            let pending = self.active_bytes() + start as u64;
-            let line = (buf.len() - start) as u64;
-            if pending > 0 && pending + line > self.options.segment_size {
-                self.write(&buf[..start], count)?;
-                buf.drain(..start);
-                count = 0;
+    /// Writes the lines of `buf` that end at `ends`, starting a new segment before a line
+    /// that would take the current one past `segment_size`.
+    fn write_rotating(&mut self, buf: &[u8], ends: &[usize]) -> Result<(), SegmentError> {
+        let (mut from, mut start, mut count) = (0, 0, 0u64);
+        for &end in ends {
+            let pending = self.active_bytes() + (start - from) as u64;
+            if pending > 0 && pending + (end - start) as u64 > self.options.segment_size {
+                self.write(&buf[from..start], count)?;
+                (from, count) = (start, 0);
                 self.rotate()?;
             }
             count += 1;
+            start = end;
         }
-        self.write(buf, count)
+        self.write(&buf[from..], count)
     }
 
     /// Whether the fsync policy wants what was written synced now: after every write with

@@ -47,8 +47,8 @@ pub enum ReadFrom {
 /// A connected sink of any kind.
 #[derive(Debug)]
 pub enum Sink {
-    /// The embedded log.
-    Log(log::LogSink),
+    /// The embedded log (boxed too: its writer keeps the batch buffers).
+    Log(Box<log::LogSink>),
     /// NATS JetStream (boxed: a client is much larger than the other kinds).
     Nats(Box<nats::NatsSink>),
     /// Redis Streams.
@@ -65,7 +65,7 @@ impl Sink {
             BusKind::None => Err(SinkError::Rejected(
                 "no event bus is configured ([bus] kind = \"none\")".into(),
             )),
-            BusKind::Log => Ok(Self::Log(log::LogSink::open(bus, base_dir)?)),
+            BusKind::Log => Ok(Self::Log(Box::new(log::LogSink::open(bus, base_dir)?))),
             BusKind::Nats => Ok(Self::Nats(Box::new(nats::NatsSink::connect(bus).await?))),
             BusKind::Redis => Ok(Self::Redis(Box::new(redis::RedisSink::connect(bus).await?))),
             BusKind::Kafka => Ok(Self::Kafka(Box::new(kafka::KafkaSink::connect(bus).await?))),
