@@ -2,15 +2,17 @@
 //!
 //! Each named upstream owns its [`pool`] of HTTP/1.1 connections (its connect timeout lives
 //! in the connector), so a reload that leaves an upstream unchanged keeps its warm
-//! connections. Bodies stream in both directions; only a request body up to
+//! connections. The requesting task speaks HTTP/1.1 on them itself ([`conn`], [`h1`]). Bodies stream in both directions; only a request body up to
 //! [`body::BUFFER_LIMIT`] is read whole first.
 //! Only a connection that could not be opened is retried (`connect_retries`, inside the
 //! [`connect::RetryConnector`]): the request is sent once, so nothing can reach an upstream
 //! twice.
 
 pub mod body;
+mod conn;
 mod connect;
 mod error;
+mod h1;
 pub mod headers;
 mod pool;
 
@@ -28,7 +30,7 @@ use pool::{Pool, SendError};
 
 pub use body::{BodyError, BoxError, Buffered, Prepared, ProxyBody};
 pub use error::ForwardError;
-pub use pool::PooledBody;
+pub use conn::{PooledBody, Upgraded, UpstreamError};
 
 /// One backend: where it is, how to talk to it, and its connection pool.
 #[derive(Debug)]
@@ -231,8 +233,10 @@ impl Upstream {
                     detail,
                 }
             }
-            SendError::Http(e) if body::is_too_large(&e) => ForwardError::BodyTooLarge { limit: 0 },
-            SendError::Http(e) => ForwardError::Upstream {
+            SendError::Upstream(e) if body::is_too_large(&e) => {
+                ForwardError::BodyTooLarge { limit: 0 }
+            }
+            SendError::Upstream(e) => ForwardError::Upstream {
                 upstream: self.name.to_string(),
                 detail: error_chain(&e),
             },

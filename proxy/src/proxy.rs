@@ -19,6 +19,7 @@ use arc_swap::ArcSwap;
 use http::{HeaderValue, Request, Response, StatusCode, Version, header};
 use http_body_util::BodyExt;
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -353,8 +354,10 @@ impl Shared {
             Version::HTTP_11
         };
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(client_upgrade) = client_upgrade {
-                self.splice_upgrade(client_upgrade, hyper::upgrade::on(&mut response));
+            if let (Some(client_upgrade), Some(upstream)) =
+                (client_upgrade, response.body_mut().take_upgrade())
+            {
+                self.splice_upgrade(client_upgrade, upstream);
             }
         } else {
             headers::strip_hop_by_hop(response.headers_mut(), false);
@@ -434,24 +437,28 @@ impl Shared {
     }
 
     /// Relays bytes both ways once both sides have switched protocols.
-    fn splice_upgrade(
-        &self,
-        client: hyper::upgrade::OnUpgrade,
-        upstream: hyper::upgrade::OnUpgrade,
-    ) {
+    fn splice_upgrade(&self, client: hyper::upgrade::OnUpgrade, upstream: forward::Upgraded) {
         let shutdown = self.shutdown.clone();
         self.tasks.spawn(async move {
-            let (client, upstream) = match tokio::try_join!(client, upstream) {
-                Ok(pair) => pair,
+            let client = match client.await {
+                Ok(client) => client,
                 Err(e) => {
                     tracing::debug!(error = %e, "upgrade failed");
                     return;
                 }
             };
             let mut client = TokioIo::new(client);
-            let mut upstream = TokioIo::new(upstream);
+            let forward::Upgraded {
+                io: mut upstream,
+                read_ahead,
+            } = upstream;
+            let relay = async {
+                // What the upstream sent right behind its 101 reaches the client first.
+                client.write_all(&read_ahead).await?;
+                tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+            };
             tokio::select! {
-                result = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+                result = relay => {
                     if let Err(e) = result {
                         tracing::debug!(error = %e, "upgraded connection ended");
                     }

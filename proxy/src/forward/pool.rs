@@ -7,23 +7,17 @@
 //! is held for a push or a pop. A connection goes back when its response body has been read
 //! to the end ([`PooledBody`]); one whose body was abandoned, or that was upgraded, is closed.
 //!
-//! A request is sent once. If the pooled connection it was given turns out to be closed
-//! before the request was written, it is given another connection (hyper hands the request
-//! back unsent); nothing written is ever sent again.
+//! A request is sent once, on a connection checked to be open when it is taken: nothing
+//! written is ever sent again.
 
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::task::{Context, Poll, ready};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode, Uri};
-use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
+use http::{Request, Response, Uri};
 use tower::Service;
 
 use super::ProxyBody;
+use super::conn::{Connection, Exchange, PooledBody, UpstreamError};
 use super::connect::{ConnectError, RetryConnector};
 
 /// Idle connections kept per upstream at most; more are closed when they come back.
@@ -35,7 +29,7 @@ pub enum SendError {
     /// No connection could be opened (after the connector's retries).
     Connect(ConnectError),
     /// The connection failed while the request was sent or its answer read.
-    Http(hyper::Error),
+    Upstream(UpstreamError),
 }
 
 /// The connections to one upstream.
@@ -44,8 +38,9 @@ pub struct Pool {
     shared: Arc<Shared>,
 }
 
+/// What a pool's connections share: the idle stack and how to open more.
 #[derive(Debug)]
-struct Shared {
+pub struct Shared {
     /// Free connections, the most recently used last.
     idle: Mutex<Vec<Idle>>,
     connector: RetryConnector,
@@ -59,7 +54,7 @@ struct Shared {
 
 #[derive(Debug)]
 struct Idle {
-    sender: SendRequest<ProxyBody>,
+    conn: Connection,
     since: Instant,
 }
 
@@ -81,30 +76,19 @@ impl Pool {
     /// and returns the response head.
     pub async fn send(
         &self,
-        mut request: Request<ProxyBody>,
+        request: Request<ProxyBody>,
     ) -> Result<Response<PooledBody>, SendError> {
-        loop {
-            let (mut sender, pooled) = match self.shared.checkout() {
-                Some(sender) => (sender, true),
-                None => (self.connect().await?, false),
-            };
-            if pooled && sender.ready().await.is_err() {
-                // Closed while idle; nothing was sent on it.
-                continue;
-            }
-            match sender.try_send_request(request).await {
-                Ok(response) => return Ok(self.lease(response, sender)),
-                Err(mut refused) => match refused.take_message() {
-                    // Not written: the connection closed as it was taken. Try another.
-                    Some(unsent) if pooled => request = unsent,
-                    _ => return Err(SendError::Http(refused.into_error())),
-                },
-            }
-        }
+        let conn = match self.shared.checkout() {
+            Some(conn) => conn,
+            None => self.connect().await?,
+        };
+        Exchange::new(conn, request, Arc::downgrade(&self.shared))
+            .await
+            .map_err(SendError::Upstream)
     }
 
-    /// Opens a connection and starts the task that drives it.
-    async fn connect(&self) -> Result<SendRequest<ProxyBody>, SendError> {
+    /// Opens a connection.
+    async fn connect(&self) -> Result<Connection, SendError> {
         self.start_reaper();
         let io = self
             .shared
@@ -113,37 +97,7 @@ impl Pool {
             .call(self.shared.address.clone())
             .await
             .map_err(SendError::Connect)?;
-        let (sender, connection) = http1::Builder::new()
-            .handshake(io)
-            .await
-            .map_err(SendError::Http)?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.with_upgrades().await {
-                tracing::debug!(error = %e, "upstream connection ended with an error");
-            }
-        });
-        Ok(sender)
-    }
-
-    /// The response with its body tied to the connection, which goes back to the pool when
-    /// the body has been read (at once when there is none). An upgraded connection never does.
-    fn lease(
-        &self,
-        response: Response<Incoming>,
-        sender: SendRequest<ProxyBody>,
-    ) -> Response<PooledBody> {
-        let reusable = response.status() != StatusCode::SWITCHING_PROTOCOLS;
-        let mut lease = Some(Lease {
-            sender,
-            pool: Arc::downgrade(&self.shared),
-            reusable,
-        });
-        if response.body().is_end_stream() {
-            if let Some(lease) = lease.take() {
-                lease.release();
-            }
-        }
-        response.map(|body| PooledBody { body, lease })
+        Ok(Connection::new(io.into_inner()))
     }
 
     /// Starts (once, from within the runtime) the task that closes connections idle longer
@@ -175,22 +129,20 @@ impl Pool {
 
 impl Shared {
     /// The most recently used idle connection that is still open and fresh.
-    fn checkout(&self) -> Option<SendRequest<ProxyBody>> {
+    fn checkout(&self) -> Option<Connection> {
         let mut idle = lock(&self.idle);
-        while let Some(entry) = idle.pop() {
-            if !entry.sender.is_closed() && entry.since.elapsed() < self.idle_timeout {
-                return Some(entry.sender);
+        while let Some(mut entry) = idle.pop() {
+            if entry.since.elapsed() < self.idle_timeout && entry.conn.is_usable() {
+                return Some(entry.conn);
             }
         }
         None
     }
 
-    fn give_back(&self, sender: SendRequest<ProxyBody>) {
-        if sender.is_closed() {
-            return;
-        }
+    /// Takes back a connection whose exchange ended cleanly.
+    pub fn give_back(&self, conn: Connection) {
         let entry = Idle {
-            sender,
+            conn,
             since: Instant::now(),
         };
         let mut idle = lock(&self.idle);
@@ -199,14 +151,16 @@ impl Shared {
         }
     }
 
-    /// Closes idle connections past the timeout or already closed (dropped after the lock).
+    /// Closes idle connections past the timeout or closed by the upstream (dropped after
+    /// the lock).
     fn reap(&self) {
         let expired: Vec<Idle> = {
             let mut idle = lock(&self.idle);
             let (keep, expired) = std::mem::take(&mut *idle)
                 .into_iter()
-                .partition(|e| !e.sender.is_closed() && e.since.elapsed() < self.idle_timeout);
+                .partition(|e| e.since.elapsed() < self.idle_timeout);
             *idle = keep;
+            idle.retain_mut(|e| e.conn.is_usable());
             expired
         };
         drop(expired);
@@ -219,74 +173,12 @@ fn lock(idle: &Mutex<Vec<Idle>>) -> std::sync::MutexGuard<'_, Vec<Idle>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// A connection out of the pool, with its way back.
-#[derive(Debug)]
-struct Lease {
-    sender: SendRequest<ProxyBody>,
-    pool: Weak<Shared>,
-    /// False for an upgraded connection: it is no longer HTTP.
-    reusable: bool,
-}
-
-impl Lease {
-    fn release(self) {
-        if let (true, Some(pool)) = (self.reusable, self.pool.upgrade()) {
-            pool.give_back(self.sender);
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// An upstream's response body. Read to its end, it returns its connection to the pool;
-    /// dropped before, it closes the connection (what is left of the answer is unread).
-    #[derive(Debug)]
-    pub struct PooledBody {
-        #[pin]
-        body: Incoming,
-        lease: Option<Lease>,
-    }
-}
-
-impl Body for PooledBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let mut this = self.project();
-        let frame = ready!(this.body.as_mut().poll_frame(cx));
-        let ended = match &frame {
-            None => true,
-            Some(Ok(_)) => this.body.is_end_stream(),
-            Some(Err(_)) => {
-                // The connection broke off: it is not returned.
-                this.lease.take();
-                false
-            }
-        };
-        if ended {
-            if let Some(lease) = this.lease.take() {
-                lease.release();
-            }
-        }
-        Poll::Ready(frame)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use bytes::Bytes;
+    use http_body::Frame;
     use http_body_util::{BodyExt, Full, StreamBody};
     use hyper::server::conn::http1 as server;
     use hyper::service::service_fn;
