@@ -84,18 +84,15 @@ impl Connection {
         }
     }
 
-    /// Reads more bytes into the buffer, `want` at most; `Ok(0)` at the end of the stream.
+    /// Reads more bytes into the buffer (room for `want` made, within bounds); `Ok(0)` at the
+    /// end of the stream. Through tokio's `poll_read`, which takes a short read as the socket
+    /// drained and clears its readiness: [`is_usable`](Self::is_usable) then needs no system
+    /// call for a connection whose answer was read whole.
     fn poll_fill(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
         if self.read.capacity() - self.read.len() < READ_CHUNK {
             self.read.reserve(want.clamp(READ_CHUNK, READ_CHUNK_MAX));
         }
-        loop {
-            ready!(self.io.poll_read_ready(cx))?;
-            match self.io.try_read_buf(&mut self.read) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                result => return Poll::Ready(result),
-            }
-        }
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read)
     }
 }
 
