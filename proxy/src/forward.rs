@@ -29,8 +29,8 @@ use connect::RetryConnector;
 use pool::{Pool, SendError};
 
 pub use body::{BodyError, BoxError, Buffered, Prepared, ProxyBody};
-pub use error::ForwardError;
 pub use conn::{PooledBody, Upgraded, UpstreamError};
+pub use error::ForwardError;
 
 /// One backend: where it is, how to talk to it, and its connection pool.
 #[derive(Debug)]

@@ -11,8 +11,9 @@
 //!   with file:line errors.
 //! - [`routing`]: compiles routes into a matcher (path, method, host, header); the most
 //!   specific route wins.
-//! - [`forward`]: each upstream's pool of keep-alive connections, hop-by-hop and
-//!   `X-Forwarded-*` rules, body limits, timeouts and connect retries.
+//! - [`forward`]: each upstream's pool of keep-alive connections, HTTP/1.1 to upstreams
+//!   spoken by the requesting task itself, hop-by-hop and `X-Forwarded-*` rules, body
+//!   limits, timeouts and connect retries.
 //! - [`shadow`]: mirroring to the candidate under a per-route budget, comparison records,
 //!   the mismatch corpus.
 //! - [`diff`]: compares a legacy and a candidate answer (status, headers, decoded body by

@@ -92,6 +92,8 @@ pub enum Behaviour {
     Reset,
     /// Answers `500 Internal Server Error` with a small JSON body at once.
     ServerError,
+    /// Writes these bytes as its answer at once, then closes (malformed answers).
+    Raw(&'static [u8]),
 }
 
 /// The body [`Behaviour::ServerError`] answers with (`content-type: application/json`).
@@ -119,7 +121,9 @@ pub async fn start(behaviour: Behaviour) -> Fake {
                 let arrived = Instant::now();
                 let answers_at = match behaviour {
                     Behaviour::SlowOk(ms) => Some(arrived + Duration::from_millis(ms)),
-                    Behaviour::CloseMidBody | Behaviour::ServerError => Some(arrived),
+                    Behaviour::CloseMidBody | Behaviour::ServerError | Behaviour::Raw(_) => {
+                        Some(arrived)
+                    }
                     Behaviour::Hang | Behaviour::CloseImmediately | Behaviour::Reset => None,
                 };
                 let index = visit_log.lock().ok().map(|mut v| {
@@ -166,6 +170,10 @@ pub async fn start(behaviour: Behaviour) -> Fake {
                             SERVER_ERROR_BODY.len()
                         );
                         let _ = socket.write_all(answer.as_bytes()).await;
+                    }
+                    Behaviour::Raw(answer) => {
+                        let _ = socket.write_all(answer).await;
+                        let _ = socket.flush().await;
                     }
                 }
             });

@@ -153,6 +153,95 @@ async fn upstream_closing_mid_body_cuts_the_client_stream() {
     assert_still_serving(&proxy).await;
 }
 
+/// What an upstream may answer that cannot be relayed as it is: each is refused by the
+/// proxy's own HTTP/1.1 client (`forward/h1.rs`) with a 502, never passed on half-read.
+const MALFORMED_ANSWERS: [(&str, &[u8]); 7] = [
+    (
+        "two differing Content-Length fields",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 3\r\n\r\nabc",
+    ),
+    (
+        "Content-Length in hex",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 0x3\r\n\r\nabc",
+    ),
+    (
+        "Transfer-Encoding in HTTP/1.0",
+        b"HTTP/1.0 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    ),
+    ("not HTTP at all", b"SSH-2.0-OpenSSH_9.2\r\n\r\n"),
+    (
+        "obs-fold in a field",
+        b"HTTP/1.1 200 OK\r\nx-a: 1\r\n folded\r\ncontent-length: 0\r\n\r\n",
+    ),
+    (
+        "a status code of two digits",
+        b"HTTP/1.1 20 OK\r\ncontent-length: 0\r\n\r\n",
+    ),
+    (
+        "a space before the colon",
+        b"HTTP/1.1 200 OK\r\ncontent-length : 3\r\n\r\nabc",
+    ),
+];
+
+#[tokio::test]
+async fn a_malformed_upstream_answer_is_a_502_and_the_proxy_keeps_serving() {
+    let legacy = named::start("L").await;
+    for (case, answer) in MALFORMED_ANSWERS {
+        let broken = fake::start(Behaviour::Raw(answer)).await;
+        let proxy = Proxy::start(&one_route(
+            &legacy.url(),
+            &format!("url = \"{}\"", broken.url()),
+            "",
+        ))
+        .await;
+        let response = tokio::time::timeout(
+            NO_HANG,
+            raw_client().get(format!("{}/r/x", proxy.url())).send(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{case}: hung"))
+        .unwrap();
+        assert_eq!(response.status(), 502, "{case}");
+        assert_eq!(
+            response.headers()["x-strangler-error"],
+            "upstream-failed",
+            "{case}"
+        );
+        assert_still_serving(&proxy).await;
+    }
+}
+
+#[tokio::test]
+async fn a_chunked_answer_broken_mid_body_cuts_the_client_stream() {
+    let legacy = named::start("L").await;
+    let broken = fake::start(Behaviour::Raw(
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n",
+    ))
+    .await;
+    let proxy = Proxy::start(&one_route(
+        &legacy.url(),
+        &format!("url = \"{}\"", broken.url()),
+        "",
+    ))
+    .await;
+    let response = tokio::time::timeout(
+        NO_HANG,
+        raw_client().get(format!("{}/r/x", proxy.url())).send(),
+    )
+    .await
+    .expect("no response head")
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    let body = tokio::time::timeout(NO_HANG, response.bytes())
+        .await
+        .expect("the client hung on a broken body");
+    assert!(
+        body.is_err(),
+        "a broken chunked body reached the client as complete: {body:?}"
+    );
+    assert_still_serving(&proxy).await;
+}
+
 #[tokio::test]
 async fn upstream_closing_without_answer_is_a_502_and_never_retried() {
     let legacy = named::start("L").await;

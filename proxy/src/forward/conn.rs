@@ -23,7 +23,9 @@ use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 
 use super::body::{BoxError, ProxyBody};
-use super::h1::{self, BodyShape, Chunk, ChunkedDecoder, Malformed, RequestFraming, ResponseFraming};
+use super::h1::{
+    self, BodyShape, Chunk, ChunkedDecoder, Malformed, RequestFraming, ResponseFraming,
+};
 use super::pool::Shared;
 
 /// Bytes read from an upstream at a time at least.
@@ -126,9 +128,12 @@ impl Upload {
         let mut pending = Vec::new();
         let framing = h1::encode_request(&mut parts, shape, &mut pending);
         let declared_trailers = match framing {
-            RequestFraming::Chunked { trailers: true } => {
-                parts.headers.get_all(header::TRAILER).iter().cloned().collect()
-            }
+            RequestFraming::Chunked { trailers: true } => parts
+                .headers
+                .get_all(header::TRAILER)
+                .iter()
+                .cloned()
+                .collect(),
             _ => Vec::new(),
         };
         let upload = Self {
@@ -459,7 +464,9 @@ impl Body for PooledBody {
                         Err(e) => return this.fail(UpstreamError::Io(e), cx),
                     }
                 }
-                let take = usize::try_from(*left).unwrap_or(usize::MAX).min(conn.read.len());
+                let take = usize::try_from(*left)
+                    .unwrap_or(usize::MAX)
+                    .min(conn.read.len());
                 *left -= take as u64;
                 (Frame::data(conn.read.split_to(take).freeze()), *left == 0)
             }
@@ -505,7 +512,10 @@ impl Body for PooledBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.reading, Reading::Done | Reading::Upgrade | Reading::Length(0))
+        matches!(
+            self.reading,
+            Reading::Done | Reading::Upgrade | Reading::Length(0)
+        )
     }
 
     fn size_hint(&self) -> SizeHint {

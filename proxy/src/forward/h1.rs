@@ -99,7 +99,10 @@ pub fn encode_request(
         RequestFraming::Length(length)
     } else {
         headers.remove(header::CONTENT_LENGTH);
-        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
         RequestFraming::Chunked {
             trailers: headers.contains_key(header::TRAILER),
         }
@@ -131,9 +134,10 @@ pub fn encode_last_chunk(declared: &[HeaderValue], trailers: &HeaderMap, dst: &m
     dst.extend_from_slice(b"0\r\n");
     let named = |name: &HeaderName| {
         declared.iter().any(|value| {
-            value
-                .to_str()
-                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(name.as_str())))
+            value.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case(name.as_str()))
+            })
         })
     };
     for (name, value) in trailers {
@@ -358,8 +362,7 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, Malformed> {
     for value in headers.get_all(header::CONTENT_LENGTH) {
         for element in value.as_bytes().split(|&b| b == b',') {
             let digits = element.trim_ascii();
-            if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit)
-            {
+            if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
                 return Err(Malformed::ContentLength);
             }
             let n = digits
@@ -486,7 +489,10 @@ fn chunk_size_line(buf: &mut BytesMut) -> Result<Option<u64>, Malformed> {
     let rest = &line[digits..];
     let rest = rest.trim_ascii_start();
     let valid = rest.is_empty()
-        || (rest[0] == b';' && rest.iter().all(|&b| b == b'\t' || (b' '..=b'~').contains(&b)));
+        || (rest[0] == b';'
+            && rest
+                .iter()
+                .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b)));
     if !valid {
         return Err(Malformed::ChunkSize);
     }
@@ -508,9 +514,10 @@ fn trailer_section(buf: &mut BytesMut) -> Result<Option<HeaderMap>, Malformed> {
         Ok(httparse::Status::Complete((len, parsed))) => {
             let mut trailers = HeaderMap::with_capacity(parsed.len());
             for field in parsed {
-                let name =
-                    HeaderName::from_bytes(field.name.as_bytes()).map_err(|_| Malformed::Trailers)?;
-                let value = HeaderValue::from_bytes(field.value).map_err(|_| Malformed::Trailers)?;
+                let name = HeaderName::from_bytes(field.name.as_bytes())
+                    .map_err(|_| Malformed::Trailers)?;
+                let value =
+                    HeaderValue::from_bytes(field.value).map_err(|_| Malformed::Trailers)?;
                 trailers.append(name, value);
             }
             let _ = buf.split_to(len);

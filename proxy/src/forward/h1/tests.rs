@@ -148,7 +148,11 @@ fn a_head_in_pieces_waits_for_the_rest() {
     for cut in 0..raw.len() {
         let mut buf = BytesMut::from(&raw[..cut]);
         assert!(parse_response(&mut buf, &Method::GET).unwrap().is_none());
-        assert_eq!(buf.len(), cut, "nothing is consumed before the head is whole");
+        assert_eq!(
+            buf.len(),
+            cut,
+            "nothing is consumed before the head is whole"
+        );
     }
 }
 
@@ -180,11 +184,17 @@ fn an_unusual_reason_phrase_is_kept_for_the_client() {
 fn framing_follows_rfc_9112() {
     let get = &Method::GET;
     assert_eq!(
-        framing("HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\n", &Method::HEAD),
+        framing(
+            "HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\n",
+            &Method::HEAD
+        ),
         ResponseFraming::Empty
     );
     assert_eq!(
-        framing("HTTP/1.1 304 Not Modified\r\ncontent-length: 7\r\n\r\n", get),
+        framing(
+            "HTTP/1.1 304 Not Modified\r\ncontent-length: 7\r\n\r\n",
+            get
+        ),
         ResponseFraming::Empty
     );
     assert_eq!(
@@ -192,7 +202,10 @@ fn framing_follows_rfc_9112() {
         ResponseFraming::Empty
     );
     assert_eq!(
-        framing("HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n", get),
+        framing(
+            "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n",
+            get
+        ),
         ResponseFraming::Upgrade
     );
     assert_eq!(
@@ -207,11 +220,17 @@ fn framing_follows_rfc_9112() {
         ResponseFraming::Chunked
     );
     assert_eq!(
-        framing("HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, Chunked\r\n\r\n", get),
+        framing(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, Chunked\r\n\r\n",
+            get
+        ),
         ResponseFraming::Chunked
     );
     assert_eq!(
-        framing("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\n", get),
+        framing(
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\n",
+            get
+        ),
         ResponseFraming::UntilClose
     );
     assert_eq!(
@@ -234,7 +253,11 @@ fn ambiguous_or_invalid_framing_is_refused() {
         "HTTP/1.1 200 OK\r\ncontent-length: 0x3\r\n\r\n",
         "HTTP/1.1 200 OK\r\ncontent-length: 99999999999999999999\r\n\r\n",
     ] {
-        assert_eq!(parse(raw, get).unwrap_err(), Malformed::ContentLength, "{raw}");
+        assert_eq!(
+            parse(raw, get).unwrap_err(),
+            Malformed::ContentLength,
+            "{raw}"
+        );
     }
     assert_eq!(
         parse("HTTP/1.0 200 OK\r\ntransfer-encoding: chunked\r\n\r\n", get).unwrap_err(),
@@ -274,7 +297,9 @@ fn keep_alive_follows_version_and_connection() {
 fn a_head_past_the_limit_is_refused() {
     let mut raw = String::from("HTTP/1.1 200 OK\r\n");
     while raw.len() < MAX_HEAD {
-        raw.push_str("x-filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        raw.push_str(
+            "x-filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+        );
     }
     assert_eq!(
         parse(&raw, &Method::GET).unwrap_err(),
@@ -313,7 +338,8 @@ fn dechunk(raw: &[u8], step: usize) -> Result<(Vec<u8>, HeaderMap, usize), Malfo
 
 #[test]
 fn a_chunked_body_is_decoded_with_extensions_and_trailers() {
-    let raw = b"5;name=value\r\nhello\r\n6 \r\n world\r\nA\r\n0123456789\r\n0\r\nx-sum: 1\r\n\r\nNEXT";
+    let raw =
+        b"5;name=value\r\nhello\r\n6 \r\n world\r\nA\r\n0123456789\r\n0\r\nx-sum: 1\r\n\r\nNEXT";
     for step in [1, 2, 7, raw.len()] {
         let (data, trailers, left) = dechunk(raw, step).unwrap();
         assert_eq!(data, b"hello world0123456789");
