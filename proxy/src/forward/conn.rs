@@ -149,46 +149,57 @@ impl Upload {
         (upload, parts.method)
     }
 
-    /// Writes what can be written now; `Ready(Ok)` once the whole request is out.
+    /// Writes what can be written now; `Ready(Ok)` once the whole request is out. The body's
+    /// next frame is taken before writing what is queued, when it is there already: a head
+    /// and a body read whole go out in one write.
     fn poll_send(
         &mut self,
         io: &mut TcpStream,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), UpstreamError>> {
         loop {
-            while self.written < self.pending.len() || !self.data.is_empty() {
-                let slices = [
-                    IoSlice::new(&self.pending[self.written..]),
-                    IoSlice::new(&self.data),
-                ];
-                let n = ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices))
-                    .map_err(UpstreamError::Io)?;
-                if n == 0 {
-                    return Poll::Ready(Err(UpstreamError::Io(io::ErrorKind::WriteZero.into())));
-                }
-                let head = n.min(self.pending.len() - self.written);
-                self.written += head;
-                self.data.advance(n - head);
-            }
-            self.pending.clear();
-            self.written = 0;
-            let Some(body) = self.body.as_mut() else {
-                return Poll::Ready(Ok(()));
-            };
-            match ready!(Pin::new(body).poll_frame(cx)) {
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => self.take_data(data)?,
-                    Err(frame) => {
-                        let trailers = frame.into_trailers().unwrap_or_default();
-                        self.finish(Some(&trailers))?;
+            if self.data.is_empty() {
+                if let Some(body) = self.body.as_mut() {
+                    match Pin::new(body).poll_frame(cx) {
+                        Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                            Ok(data) => self.take_data(data)?,
+                            Err(frame) => {
+                                let trailers = frame.into_trailers().unwrap_or_default();
+                                self.finish(Some(&trailers))?;
+                            }
+                        },
+                        Poll::Ready(Some(Err(e))) => {
+                            self.body = None;
+                            return Poll::Ready(Err(UpstreamError::RequestBody(e)));
+                        }
+                        Poll::Ready(None) => self.finish(None)?,
+                        Poll::Pending if self.written == self.pending.len() => {
+                            return Poll::Pending;
+                        }
+                        Poll::Pending => {}
                     }
-                },
-                Some(Err(e)) => {
-                    self.body = None;
-                    return Poll::Ready(Err(UpstreamError::RequestBody(e)));
                 }
-                None => self.finish(None)?,
             }
+            if self.written == self.pending.len() && self.data.is_empty() {
+                self.pending.clear();
+                self.written = 0;
+                if self.body.is_none() {
+                    return Poll::Ready(Ok(()));
+                }
+                continue;
+            }
+            let slices = [
+                IoSlice::new(&self.pending[self.written..]),
+                IoSlice::new(&self.data),
+            ];
+            let n = ready!(Pin::new(&mut *io).poll_write_vectored(cx, &slices))
+                .map_err(UpstreamError::Io)?;
+            if n == 0 {
+                return Poll::Ready(Err(UpstreamError::Io(io::ErrorKind::WriteZero.into())));
+            }
+            let head = n.min(self.pending.len() - self.written);
+            self.written += head;
+            self.data.advance(n - head);
         }
     }
 

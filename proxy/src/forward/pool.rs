@@ -307,6 +307,62 @@ mod tests {
         assert_eq!(accepted.load(Ordering::SeqCst), 2);
     }
 
+    /// An upstream that records what it receives until the end of a chunked body, then
+    /// answers `ok`.
+    async fn recorder() -> (Uri, tokio::sync::oneshot::Receiver<Vec<u8>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut received = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !received.ends_with(b"\r\n0\r\nx-sum: 5\r\n\r\n") {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(
+                    n > 0,
+                    "closed early: {}",
+                    String::from_utf8_lossy(&received)
+                );
+                received.extend_from_slice(&buf[..n]);
+            }
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await
+                .unwrap();
+            let _ = tx.send(received);
+        });
+        (format!("http://{addr}/").parse().unwrap(), rx)
+    }
+
+    #[tokio::test]
+    async fn a_body_of_unknown_length_goes_chunked_with_its_declared_trailers() {
+        let (address, received) = recorder().await;
+        let pool = pool(address, Duration::from_secs(30));
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-sum", http::HeaderValue::from_static("5"));
+        trailers.insert("x-undeclared", http::HeaderValue::from_static("no"));
+        let frames: Vec<Result<Frame<Bytes>, BoxError>> = vec![
+            Ok(Frame::data(Bytes::from_static(b"abc"))),
+            Ok(Frame::data(Bytes::from_static(b"de"))),
+            Ok(Frame::trailers(trailers)),
+        ];
+        let upload = Request::post("/up")
+            .header("host", "upstream.example")
+            .header("trailer", "x-sum")
+            .body(StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync())
+            .unwrap();
+        let response = pool.send(upload).await.unwrap();
+        assert_eq!(text(response).await, "ok");
+        let received = String::from_utf8(received.await.unwrap()).unwrap();
+        assert_eq!(
+            received,
+            "POST /up HTTP/1.1\r\nhost: upstream.example\r\ntrailer: x-sum\r\n\
+             transfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\nx-sum: 5\r\n\r\n"
+        );
+    }
+
     #[tokio::test]
     async fn a_refused_connect_is_a_connect_error() {
         let addr = std::net::TcpListener::bind("127.0.0.1:0")
