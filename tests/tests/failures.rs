@@ -31,6 +31,18 @@ async fn assert_still_serving(proxy: &Proxy) {
     assert_eq!(response.text().await.unwrap(), "L");
 }
 
+/// `GET /r/x` through `proxy`: the answer's head, or a panic naming `what` when it did not come
+/// within [`NO_HANG`].
+async fn get_r(proxy: &Proxy, what: &str) -> reqwest::Response {
+    tokio::time::timeout(
+        NO_HANG,
+        raw_client().get(format!("{}/r/x", proxy.url())).send(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{what}"))
+    .unwrap()
+}
+
 /// One route `/r` whose legacy side is `upstream` (an extra `[upstreams.broken]` block).
 fn one_route(legacy_url: &str, broken: &str, route_extra: &str) -> String {
     routes_toml(
@@ -103,13 +115,11 @@ async fn upstream_slower_than_its_response_timeout_is_a_504() {
     ))
     .await;
 
-    let response = tokio::time::timeout(
-        NO_HANG,
-        raw_client().get(format!("{}/r/x", proxy.url())).send(),
+    let response = get_r(
+        &proxy,
+        "the proxy waited past the upstream's response_timeout",
     )
-    .await
-    .expect("the proxy waited past the upstream's response_timeout")
-    .unwrap();
+    .await;
     assert_eq!(response.status(), 504);
     assert_eq!(response.headers()["x-strangler-error"], "upstream-timeout");
     let body = response.text().await.unwrap();
@@ -130,13 +140,7 @@ async fn body_of_a_broken_answer(behaviour: Behaviour) -> reqwest::Result<bytes:
         "",
     ))
     .await;
-    let response = tokio::time::timeout(
-        NO_HANG,
-        raw_client().get(format!("{}/r/x", proxy.url())).send(),
-    )
-    .await
-    .expect("no response head")
-    .unwrap();
+    let response = get_r(&proxy, "no response head").await;
     // The head was already on its way; what matters is that the client learns the body is
     // incomplete instead of waiting for bytes that never come.
     assert_eq!(response.status(), 200);
@@ -201,13 +205,7 @@ async fn a_malformed_upstream_answer_is_a_502_and_the_proxy_keeps_serving() {
             "",
         ))
         .await;
-        let response = tokio::time::timeout(
-            NO_HANG,
-            raw_client().get(format!("{}/r/x", proxy.url())).send(),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("{case}: hung"))
-        .unwrap();
+        let response = get_r(&proxy, &format!("{case}: hung")).await;
         assert_eq!(response.status(), 502, "{case}");
         assert_eq!(
             response.headers()["x-strangler-error"],
