@@ -363,6 +363,45 @@ mod tests {
         );
     }
 
+    /// An upstream that answers one request per connection and then closes it without saying
+    /// so (no `Connection: close`), as servers closing idle keep-alive connections do.
+    async fn silent_closer() -> (Uri, Arc<AtomicUsize>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = stream.read(&mut buf).await;
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello")
+                        .await;
+                });
+            }
+        });
+        (format!("http://{addr}/").parse().unwrap(), accepted)
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_silently_while_idle_is_not_used_again() {
+        let (address, accepted) = silent_closer().await;
+        let pool = pool(address, Duration::from_secs(30));
+        for round in 1..=3 {
+            let response = pool.send(get()).await.unwrap();
+            assert_eq!(text(response).await, "hello", "round {round}");
+            // The upstream's close reaches the proxy while the connection idles in the pool.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
     #[tokio::test]
     async fn a_refused_connect_is_a_connect_error() {
         let addr = std::net::TcpListener::bind("127.0.0.1:0")
