@@ -86,6 +86,19 @@ impl Connection {
         }
     }
 
+    /// Reads more of a body whose end is still to come: the upstream closing now cut it short.
+    fn poll_fill_body(
+        &mut self,
+        cx: &mut Context<'_>,
+        want: usize,
+    ) -> Poll<Result<(), UpstreamError>> {
+        Poll::Ready(match ready!(self.poll_fill(cx, want)) {
+            Ok(0) => Err(UpstreamError::ClosedMidBody),
+            Ok(_) => Ok(()),
+            Err(e) => Err(UpstreamError::Io(e)),
+        })
+    }
+
     /// Reads more bytes into the buffer (room for `want` made, within bounds); `Ok(0)` at the
     /// end of the stream. Through tokio's `poll_read`, which takes a short read as the socket
     /// drained and clears its readiness: [`is_usable`](Self::is_usable) then needs no system
@@ -128,7 +141,7 @@ impl Upload {
         let mut pending = Vec::new();
         let framing = h1::encode_request(&mut parts, shape, &mut pending);
         let declared_trailers = match framing {
-            RequestFraming::Chunked { trailers: true } => parts
+            RequestFraming::Chunked => parts
                 .headers
                 .get_all(header::TRAILER)
                 .iter()
@@ -215,7 +228,7 @@ impl Upload {
                 return Err(UpstreamError::RequestBodyLength);
             }
             RequestFraming::Length(_) => {}
-            RequestFraming::Chunked { .. } => {
+            RequestFraming::Chunked => {
                 self.close_chunk();
                 h1::encode_chunk_size(data.len(), &mut self.pending);
                 self.chunk_open = true;
@@ -241,7 +254,7 @@ impl Upload {
                 Err(UpstreamError::RequestBodyLength)
             }
             RequestFraming::Length(_) => Ok(()),
-            RequestFraming::Chunked { .. } => {
+            RequestFraming::Chunked => {
                 self.close_chunk();
                 let none = HeaderMap::new();
                 h1::encode_last_chunk(
@@ -257,7 +270,7 @@ impl Upload {
 
 /// Sends a request on a connection and waits for the response head.
 pub struct Exchange {
-    /// Taken when the response head is handed out.
+    /// Taken out while polled; kept only while the head is still to come.
     conn: Option<Connection>,
     /// `None` once the whole request is written.
     upload: Option<Upload>,
@@ -284,7 +297,7 @@ impl Exchange {
     /// The response, its body reading the rest of the answer from the connection.
     fn respond(&mut self, conn: Connection, head: h1::ResponseHead) -> Response<PooledBody> {
         let reading = match head.framing {
-            ResponseFraming::Empty => Reading::Done,
+            ResponseFraming::Empty | ResponseFraming::Length(0) => Reading::Done,
             ResponseFraming::Length(length) => Reading::Length(length),
             ResponseFraming::Chunked => Reading::Chunked(ChunkedDecoder::default()),
             ResponseFraming::UntilClose => Reading::UntilClose,
@@ -298,11 +311,48 @@ impl Exchange {
             failed: None,
             pool: std::mem::take(&mut self.pool),
         };
-        if matches!(body.reading, Reading::Done | Reading::Length(0)) {
-            body.reading = Reading::Done;
+        if matches!(body.reading, Reading::Done) {
             body.finish();
         }
         Response::from_parts(head.parts, body)
+    }
+}
+
+impl Exchange {
+    /// Sends what can be sent and reads until the response head is complete.
+    fn poll_head(
+        &mut self,
+        conn: &mut Connection,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<h1::ResponseHead, UpstreamError>> {
+        if let Some(upload) = self.upload.as_mut() {
+            match upload.poll_send(&mut conn.io, cx) {
+                Poll::Pending => {}
+                Poll::Ready(Ok(())) => self.upload = None,
+                Poll::Ready(Err(e @ UpstreamError::Io(_))) => {
+                    // The upstream may have answered and closed without reading it all.
+                    self.upload = None;
+                    self.send_failed = Some(e);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            }
+        }
+        loop {
+            if let Some(head) = h1::parse_response(&mut conn.read, &self.method)? {
+                return Poll::Ready(Ok(head));
+            }
+            match ready!(conn.poll_fill(cx, READ_CHUNK)) {
+                Ok(n) if n > 0 => {}
+                filled => {
+                    // A failed write is the better explanation of a missing answer.
+                    return Poll::Ready(Err(match (filled, self.send_failed.take()) {
+                        (_, Some(send_failed)) => send_failed,
+                        (Err(e), None) => UpstreamError::Io(e),
+                        (Ok(_), None) => UpstreamError::ClosedBeforeAnswer,
+                    }));
+                }
+            }
+        }
     }
 }
 
@@ -311,51 +361,18 @@ impl Future for Exchange {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let Some(conn) = this.conn.as_mut() else {
+        // Out of `self` while polled: dropped (closed) on an error, handed to the body with
+        // the head, put back when there is nothing to do yet.
+        let Some(mut conn) = this.conn.take() else {
             return Poll::Ready(Err(UpstreamError::ClosedBeforeAnswer));
         };
-        if let Some(upload) = this.upload.as_mut() {
-            match upload.poll_send(&mut conn.io, cx) {
-                Poll::Pending => {}
-                Poll::Ready(Ok(())) => this.upload = None,
-                Poll::Ready(Err(e @ UpstreamError::Io(_))) => {
-                    // The upstream may have answered and closed without reading it all.
-                    this.upload = None;
-                    this.send_failed = Some(e);
-                }
-                Poll::Ready(Err(e)) => {
-                    this.conn = None;
-                    return Poll::Ready(Err(e));
-                }
+        match this.poll_head(&mut conn, cx) {
+            Poll::Pending => {
+                this.conn = Some(conn);
+                Poll::Pending
             }
-        }
-        loop {
-            match h1::parse_response(&mut conn.read, &this.method) {
-                Ok(Some(head)) => {
-                    let Some(conn) = this.conn.take() else {
-                        return Poll::Ready(Err(UpstreamError::ClosedBeforeAnswer));
-                    };
-                    return Poll::Ready(Ok(this.respond(conn, head)));
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    this.conn = None;
-                    return Poll::Ready(Err(e.into()));
-                }
-            }
-            let filled = ready!(conn.poll_fill(cx, READ_CHUNK));
-            match filled {
-                Ok(0) | Err(_) => {
-                    this.conn = None;
-                    let failed = this.send_failed.take();
-                    return Poll::Ready(Err(match (filled, failed) {
-                        (_, Some(send_failed)) => send_failed,
-                        (Err(e), None) => UpstreamError::Io(e),
-                        (Ok(_), None) => UpstreamError::ClosedBeforeAnswer,
-                    }));
-                }
-                Ok(_) => {}
-            }
+            Poll::Ready(Ok(head)) => Poll::Ready(Ok(this.respond(conn, head))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
         }
     }
 }
@@ -411,6 +428,7 @@ impl PooledBody {
     /// The answer has been read: the connection goes back to the pool when it can carry
     /// another request, else it is closed.
     fn finish(&mut self) {
+        self.reading = Reading::Done;
         let Some(conn) = self.conn.take() else {
             return;
         };
@@ -469,10 +487,8 @@ impl Body for PooledBody {
             Reading::Length(left) => {
                 if conn.read.is_empty() {
                     let want = usize::try_from(*left).unwrap_or(usize::MAX);
-                    match ready!(conn.poll_fill(cx, want)) {
-                        Ok(0) => return this.fail(UpstreamError::ClosedMidBody, cx),
-                        Ok(_) => {}
-                        Err(e) => return this.fail(UpstreamError::Io(e), cx),
+                    if let Err(e) = ready!(conn.poll_fill_body(cx, want)) {
+                        return this.fail(e, cx);
                     }
                 }
                 let take = usize::try_from(*left)
@@ -485,16 +501,15 @@ impl Body for PooledBody {
                 match decoder.decode(&mut conn.read) {
                     Ok(Chunk::Data(data)) => break (Frame::data(data), false),
                     Ok(Chunk::End(trailers)) if trailers.is_empty() => {
-                        this.reading = Reading::Done;
                         this.finish();
                         return Poll::Ready(None);
                     }
                     Ok(Chunk::End(trailers)) => break (Frame::trailers(trailers), true),
-                    Ok(Chunk::More) => match ready!(conn.poll_fill(cx, READ_CHUNK)) {
-                        Ok(0) => return this.fail(UpstreamError::ClosedMidBody, cx),
-                        Ok(_) => {}
-                        Err(e) => return this.fail(UpstreamError::Io(e), cx),
-                    },
+                    Ok(Chunk::More) => {
+                        if let Err(e) = ready!(conn.poll_fill_body(cx, READ_CHUNK)) {
+                            return this.fail(e, cx);
+                        }
+                    }
                     Err(e) => return this.fail(e.into(), cx),
                 }
             },
@@ -503,7 +518,6 @@ impl Body for PooledBody {
                     match ready!(conn.poll_fill(cx, READ_CHUNK)) {
                         Ok(0) => {
                             this.reusable = false;
-                            this.reading = Reading::Done;
                             this.finish();
                             return Poll::Ready(None);
                         }
@@ -516,17 +530,13 @@ impl Body for PooledBody {
             Reading::Upgrade | Reading::Done => return Poll::Ready(None),
         };
         if ended {
-            this.reading = Reading::Done;
             this.finish();
         }
         Poll::Ready(Some(Ok(frame)))
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(
-            self.reading,
-            Reading::Done | Reading::Upgrade | Reading::Length(0)
-        )
+        matches!(self.reading, Reading::Done | Reading::Upgrade)
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -14,6 +14,8 @@ use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version, request, response};
 
+use super::headers::tokens;
+
 /// Fields a response head may have at most (hyper's default).
 const MAX_HEADERS: usize = 100;
 /// Bytes a response head may take at most, 1xx heads before it included (hyper's default).
@@ -59,11 +61,8 @@ pub enum Malformed {
 pub enum RequestFraming {
     /// Exactly this many bytes (no body at all is `Length(0)`).
     Length(u64),
-    /// `Transfer-Encoding: chunked`; `trailers` when the request declares some (`Trailer`).
-    Chunked {
-        /// Whether trailer fields named in `Trailer` are sent after the last chunk.
-        trailers: bool,
-    },
+    /// `Transfer-Encoding: chunked`, then the trailer fields the request's `Trailer` names.
+    Chunked,
 }
 
 /// What the body of a request looks like before it is sent.
@@ -87,9 +86,7 @@ pub fn encode_request(
     dst: &mut Vec<u8>,
 ) -> RequestFraming {
     let headers = &mut parts.headers;
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        headers.remove(header::TRANSFER_ENCODING);
-    }
+    headers.remove(header::TRANSFER_ENCODING);
     let framing = if body.empty {
         RequestFraming::Length(0)
     } else if let Ok(Some(length)) = content_length(headers) {
@@ -103,9 +100,7 @@ pub fn encode_request(
             header::TRANSFER_ENCODING,
             HeaderValue::from_static("chunked"),
         );
-        RequestFraming::Chunked {
-            trailers: headers.contains_key(header::TRAILER),
-        }
+        RequestFraming::Chunked
     };
     let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     dst.reserve(64 + target.len() + 64 * headers.len());
@@ -113,19 +108,19 @@ pub fn encode_request(
     dst.push(b' ');
     dst.extend_from_slice(target.as_bytes());
     dst.extend_from_slice(b" HTTP/1.1\r\n");
-    write_fields(headers, dst);
+    for (name, value) in headers.iter() {
+        write_field(name, value, dst);
+    }
     dst.extend_from_slice(b"\r\n");
     framing
 }
 
-/// Writes `name: value` lines.
-fn write_fields(headers: &HeaderMap, dst: &mut Vec<u8>) {
-    for (name, value) in headers {
-        dst.extend_from_slice(name.as_str().as_bytes());
-        dst.extend_from_slice(b": ");
-        dst.extend_from_slice(value.as_bytes());
-        dst.extend_from_slice(b"\r\n");
-    }
+/// Writes a `name: value` line.
+fn write_field(name: &HeaderName, value: &HeaderValue, dst: &mut Vec<u8>) {
+    dst.extend_from_slice(name.as_str().as_bytes());
+    dst.extend_from_slice(b": ");
+    dst.extend_from_slice(value.as_bytes());
+    dst.extend_from_slice(b"\r\n");
 }
 
 /// Writes the end of a chunked body: the last chunk, the trailer fields the request named in
@@ -133,19 +128,14 @@ fn write_fields(headers: &HeaderMap, dst: &mut Vec<u8>) {
 pub fn encode_last_chunk(declared: &[HeaderValue], trailers: &HeaderMap, dst: &mut Vec<u8>) {
     dst.extend_from_slice(b"0\r\n");
     let named = |name: &HeaderName| {
-        declared.iter().any(|value| {
-            value.to_str().is_ok_and(|v| {
-                v.split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case(name.as_str()))
-            })
-        })
+        declared
+            .iter()
+            .flat_map(tokens)
+            .any(|token| token.eq_ignore_ascii_case(name.as_str()))
     };
     for (name, value) in trailers {
         if named(name) && !is_framing_field(name) {
-            dst.extend_from_slice(name.as_str().as_bytes());
-            dst.extend_from_slice(b": ");
-            dst.extend_from_slice(value.as_bytes());
-            dst.extend_from_slice(b"\r\n");
+            write_field(name, value, dst);
         }
     }
     dst.extend_from_slice(b"\r\n");

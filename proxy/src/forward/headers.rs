@@ -84,8 +84,9 @@ fn hop_by_hop_index(name: &HeaderName) -> Option<usize> {
     }
 }
 
-/// The comma-separated tokens of a `Connection` value, trimmed.
-fn tokens(value: &HeaderValue) -> impl Iterator<Item = &str> {
+/// The comma-separated tokens of a list-valued field (`Connection`, `Trailer`), trimmed;
+/// none when it is not text.
+pub(super) fn tokens(value: &HeaderValue) -> impl Iterator<Item = &str> {
     value.to_str().unwrap_or_default().split(',').map(str::trim)
 }
 

@@ -62,7 +62,7 @@ fn a_body_is_framed_by_its_content_length_its_size_or_chunks() {
         exact: None,
     };
     let (head, framing) = encode(&mut p, shape);
-    assert_eq!(framing, RequestFraming::Chunked { trailers: true });
+    assert_eq!(framing, RequestFraming::Chunked);
     assert!(head.contains("transfer-encoding: chunked\r\n"), "{head}");
     assert!(!head.contains("content-length"), "{head}");
 }
