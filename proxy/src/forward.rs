@@ -2,8 +2,9 @@
 //!
 //! Each named upstream owns its [`pool`] of HTTP/1.1 connections (its connect timeout lives
 //! in the connector), so a reload that leaves an upstream unchanged keeps its warm
-//! connections. The requesting task speaks HTTP/1.1 on them itself ([`conn`], [`h1`]). Bodies stream in both directions; only a request body up to
-//! [`body::BUFFER_LIMIT`] is read whole first.
+//! connections. The requesting task speaks HTTP/1.1 on them itself ([`conn`], [`h1`]).
+//! Bodies stream in both directions; only a request body up to [`body::BUFFER_LIMIT`] is
+//! read whole first.
 //! Only a connection that could not be opened is retried (`connect_retries`, inside the
 //! [`connect::RetryConnector`]): the request is sent once, so nothing can reach an upstream
 //! twice.

@@ -58,6 +58,14 @@ struct Idle {
     since: Instant,
 }
 
+impl Idle {
+    /// Whether the connection may carry a request: idle for less than `timeout`, and still
+    /// open with nothing unasked-for from the upstream.
+    fn is_fresh(&mut self, timeout: Duration) -> bool {
+        self.since.elapsed() < timeout && self.conn.is_usable()
+    }
+}
+
 impl Pool {
     /// A pool of connections to `address` (`http://host:port/`), opened by `connector`.
     pub fn new(connector: RetryConnector, address: Uri, idle_timeout: Duration) -> Self {
@@ -132,7 +140,7 @@ impl Shared {
     fn checkout(&self) -> Option<Connection> {
         let mut idle = lock(&self.idle);
         while let Some(mut entry) = idle.pop() {
-            if entry.since.elapsed() < self.idle_timeout && entry.conn.is_usable() {
+            if entry.is_fresh(self.idle_timeout) {
                 return Some(entry.conn);
             }
         }
@@ -154,15 +162,19 @@ impl Shared {
     /// Closes idle connections past the timeout or closed by the upstream (dropped after
     /// the lock).
     fn reap(&self) {
-        let expired: Vec<Idle> = {
+        let mut expired = Vec::new();
+        {
             let mut idle = lock(&self.idle);
-            let (keep, expired) = std::mem::take(&mut *idle)
-                .into_iter()
-                .partition(|e| e.since.elapsed() < self.idle_timeout);
+            let mut keep = Vec::with_capacity(idle.len());
+            for mut entry in std::mem::take(&mut *idle) {
+                if entry.is_fresh(self.idle_timeout) {
+                    keep.push(entry);
+                } else {
+                    expired.push(entry);
+                }
+            }
             *idle = keep;
-            idle.retain_mut(|e| e.conn.is_usable());
-            expired
-        };
+        }
         drop(expired);
     }
 }
@@ -189,9 +201,13 @@ mod tests {
     use super::*;
     use crate::forward::BoxError;
 
-    /// An HTTP/1.1 server on a loopback port answering `hello` (or closing after each
-    /// answer when `close` is set); counts the connections it accepted.
-    async fn upstream(close: bool) -> (Uri, Arc<AtomicUsize>) {
+    /// A server on a loopback port handing each connection to `serve`; counts the
+    /// connections it accepted.
+    async fn counting_server<F, Fut>(serve: F) -> (Uri, Arc<AtomicUsize>)
+    where
+        F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -202,20 +218,27 @@ mod tests {
                     return;
                 };
                 count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let service = service_fn(|_| async {
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(
-                            Bytes::from_static(b"hello"),
-                        )))
-                    });
-                    let _ = server::Builder::new()
-                        .keep_alive(!close)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
+                tokio::spawn(serve(stream));
             }
         });
         (format!("http://{addr}/").parse().unwrap(), accepted)
+    }
+
+    /// An HTTP/1.1 server on a loopback port answering `hello` (or closing after each
+    /// answer when `close` is set); counts the connections it accepted.
+    async fn upstream(close: bool) -> (Uri, Arc<AtomicUsize>) {
+        counting_server(move |stream| async move {
+            let service = service_fn(|_| async {
+                Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from_static(
+                    b"hello",
+                ))))
+            });
+            let _ = server::Builder::new()
+                .keep_alive(!close)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        })
+        .await
     }
 
     fn pool(address: Uri, idle_timeout: Duration) -> Pool {
@@ -367,26 +390,14 @@ mod tests {
     /// so (no `Connection: close`), as servers closing idle keep-alive connections do.
     async fn silent_closer() -> (Uri, Arc<AtomicUsize>) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut stream, _)) = listener.accept().await else {
-                    return;
-                };
-                count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 4096];
-                    let _ = stream.read(&mut buf).await;
-                    let _ = stream
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello")
-                        .await;
-                });
-            }
-        });
-        (format!("http://{addr}/").parse().unwrap(), accepted)
+        counting_server(|mut stream| async move {
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf).await;
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello")
+                .await;
+        })
+        .await
     }
 
     #[tokio::test]
